@@ -1,0 +1,307 @@
+//! [`FastAuth`]: the built configuration, shared by the layer and the token router,
+//! and the decisions both of them make.
+
+use std::{fmt, path::Path, sync::Arc};
+
+use http::HeaderMap;
+
+use crate::{
+    config::{FastAuthBuilder, TokenMode},
+    crypto::constant_time_eq,
+    error::{AuthError, ConfigError, StoreError},
+    layer::FastAuthLayer,
+    paths::{Level, PathRules},
+    response::Rejection,
+    router::TokenRouter,
+    store::{Rotation, StoredTokens, TokenStore},
+    token::{Claims, TokenCodec, TokenError, TokenPair, TokenType, random_client_id},
+};
+
+pub(crate) type FailureHandler =
+    Arc<dyn Fn(&Rejection) -> http::Response<bytes::Bytes> + Send + Sync + 'static>;
+
+pub(crate) struct Shared {
+    pub(crate) rules: PathRules,
+    pub(crate) master_token: Option<String>,
+    pub(crate) codec: TokenCodec,
+    pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) mode: TokenMode,
+    pub(crate) prefix: String,
+    pub(crate) query_token: bool,
+    pub(crate) allow_preflight: bool,
+    pub(crate) on_failure: Option<FailureHandler>,
+}
+
+/// Token authentication, configured: hands out the [`FastAuthLayer`] and the
+/// [`TokenRouter`], and offers the same checks to code that wants them directly.
+/// Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct FastAuth {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for FastAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FastAuth")
+            .field("rules", &self.shared.rules)
+            .field(
+                "master_token",
+                &self.shared.master_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("codec", &self.shared.codec)
+            .field("mode", &self.shared.mode)
+            .field("prefix", &self.shared.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a refresh was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// Not a valid, unexpired refresh token of this deployment.
+    Invalid(TokenError),
+    /// Stored mode: not the client's current refresh token. It was rotated already
+    /// (re-use: the client's tokens have been revoked) or revoked.
+    Stale,
+    /// The store could not be reached.
+    Store,
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefreshError::Invalid(e) => write!(f, "invalid refresh token: {e}"),
+            RefreshError::Stale => f.write_str("refresh token already rotated or revoked"),
+            RefreshError::Store => f.write_str("token store unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {}
+
+/// Why issuing a pair failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The `client_id` is empty, too long or contains control characters.
+    InvalidClientId,
+    /// The store could not save the pair.
+    Store,
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IssueError::InvalidClientId => "invalid client_id",
+            IssueError::Store => "token store unavailable",
+        })
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+impl FastAuth {
+    /// A builder with nothing set (environment fallbacks still apply).
+    pub fn builder() -> FastAuthBuilder {
+        FastAuthBuilder::default()
+    }
+
+    /// A builder pre-filled from a `fastauth.config.json` file. Values set on the
+    /// builder afterwards win over the file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<FastAuthBuilder, ConfigError> {
+        FastAuthBuilder::with_file(path.as_ref())
+    }
+
+    pub(crate) fn from_shared(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The tower layer that protects the configured paths.
+    pub fn layer(&self) -> FastAuthLayer {
+        FastAuthLayer::new(self.clone())
+    }
+
+    /// The token endpoints (`{prefix}/token/new`, `{prefix}/token/refresh`) as a tower service.
+    pub fn token_router(&self) -> TokenRouter {
+        TokenRouter::new(self.clone())
+    }
+
+    /// The configured token router prefix, such as `/auth`.
+    pub fn token_prefix(&self) -> &str {
+        &self.shared.prefix
+    }
+
+    /// Stored or stateless.
+    pub fn mode(&self) -> TokenMode {
+        self.shared.mode
+    }
+
+    /// The level a request path requires, after normalisation.
+    pub fn level_for(&self, path: &str) -> Option<Level> {
+        self.shared.rules.level_for(path)
+    }
+
+    /// The compiled path rules.
+    pub fn rules(&self) -> &PathRules {
+        &self.shared.rules
+    }
+
+    /// The token codec (issuing and verifying with the configured key).
+    pub fn codec(&self) -> &TokenCodec {
+        &self.shared.codec
+    }
+
+    /// The token store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.shared.store
+    }
+
+    /// Checks the `MASTER-TOKEN` header in constant time. Without a configured master
+    /// token nothing ever matches.
+    pub fn check_master(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        let presented = headers
+            .get(crate::MASTER_TOKEN_HEADER)
+            .ok_or(AuthError::MissingMasterToken)?;
+        let Some(expected) = &self.shared.master_token else {
+            return Err(AuthError::InvalidMasterToken);
+        };
+        let presented = presented.to_str().map_err(|_| AuthError::InvalidMasterToken)?;
+        if constant_time_eq(presented, expected) {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidMasterToken)
+        }
+    }
+
+    /// Verifies an access token's signature and claims (no store lookup).
+    pub fn verify_access_stateless(&self, token: &str) -> Result<Claims, AuthError> {
+        self.shared
+            .codec
+            .verify(token, TokenType::Access)
+            .map_err(access_error)
+    }
+
+    /// Verifies an access token as the layer does: signature and claims and, in
+    /// stored mode, that it is the client's current token.
+    pub async fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
+        let claims = self.verify_access_stateless(token)?;
+        if self.shared.mode == TokenMode::Stored {
+            self.check_stored(&claims.client_id, token).await?;
+        }
+        Ok(claims)
+    }
+
+    pub(crate) async fn check_stored(&self, client_id: &str, token: &str) -> Result<(), AuthError> {
+        match self.shared.store.load(client_id).await {
+            Ok(Some(stored)) if constant_time_eq(&stored.access_token, token) => Ok(()),
+            Ok(_) => Err(AuthError::RevokedAccessToken),
+            Err(e) => {
+                log_store_error("load", &e);
+                Err(AuthError::StoreUnavailable)
+            }
+        }
+    }
+
+    /// Issues a pair for `client_id` (a random UUIDv4 when `None`) and, in stored mode,
+    /// saves it, which revokes the client's previous pair.
+    pub async fn issue(&self, client_id: Option<&str>) -> Result<TokenPair, IssueError> {
+        let client_id = match client_id {
+            Some(id) => id.to_owned(),
+            None => random_client_id(),
+        };
+        let pair = self
+            .shared
+            .codec
+            .issue_pair(&client_id)
+            .map_err(|_| IssueError::InvalidClientId)?;
+        if self.shared.mode == TokenMode::Stored {
+            self.shared
+                .store
+                .save(&client_id, &stored(&pair))
+                .await
+                .map_err(|e| {
+                    log_store_error("save", &e);
+                    IssueError::Store
+                })?;
+        }
+        tracing::info!(target: "fastauth", client_id = %client_id, "token pair issued");
+        Ok(pair)
+    }
+
+    /// Exchanges a refresh token for a new pair. In stored mode the refresh token must
+    /// be the client's current one; presenting an already rotated one is treated as
+    /// theft (re-use) and revokes the client's tokens.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
+        let claims = self
+            .shared
+            .codec
+            .verify(refresh_token, TokenType::Refresh)
+            .map_err(RefreshError::Invalid)?;
+        let pair = self
+            .shared
+            .codec
+            .issue_pair(&claims.client_id)
+            .map_err(RefreshError::Invalid)?;
+        if self.shared.mode == TokenMode::Stateless {
+            return Ok(pair);
+        }
+        let store = &self.shared.store;
+        match store
+            .rotate(&claims.client_id, refresh_token, &stored(&pair))
+            .await
+        {
+            Ok(Rotation::Rotated) => {
+                tracing::info!(target: "fastauth", client_id = %claims.client_id, "token pair refreshed");
+                Ok(pair)
+            }
+            Ok(Rotation::Stale) => {
+                tracing::warn!(
+                    target: "fastauth",
+                    client_id = %claims.client_id,
+                    "stale refresh token presented (re-use or revoked): revoking the client's tokens"
+                );
+                if let Err(e) = store.revoke(&claims.client_id).await {
+                    log_store_error("revoke", &e);
+                    return Err(RefreshError::Store);
+                }
+                Err(RefreshError::Stale)
+            }
+            Err(e) => {
+                log_store_error("rotate", &e);
+                Err(RefreshError::Store)
+            }
+        }
+    }
+
+    /// Revokes the tokens of `client_id` (stored mode; in stateless mode tokens stay
+    /// valid until they expire).
+    pub async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+        self.shared.store.revoke(client_id).await
+    }
+}
+
+fn stored(pair: &TokenPair) -> StoredTokens {
+    StoredTokens {
+        access_token: pair.access_token.clone(),
+        refresh_token: pair.refresh_token.clone(),
+    }
+}
+
+fn access_error(e: TokenError) -> AuthError {
+    match e {
+        TokenError::Expired => AuthError::ExpiredAccessToken,
+        TokenError::WrongType => AuthError::WrongTokenType,
+        _ => AuthError::InvalidAccessToken,
+    }
+}
+
+fn log_store_error(operation: &str, e: &StoreError) {
+    tracing::error!(target: "fastauth", operation, error = %e, "token store error");
+}

@@ -1,0 +1,381 @@
+//! Path patterns and the normalisation that makes them safe to match.
+//!
+//! A pattern is a path made of whole segments, where `*` stands for exactly one
+//! segment and `**` for any number of segments (including none). A pattern matches
+//! a path when it matches a *prefix* of the path's segments, so `/admin` guards
+//! `/admin` and everything below it, as in fastauth-api, but never `/administrator`.
+//!
+//! Before matching, the request path is normalised so that no other spelling of a
+//! protected path can slip past: percent-encoded unreserved characters are decoded,
+//! empty segments (`//`) and `.` segments are dropped, `..` removes the segment
+//! before it, `;parameters` are ignored, and the comparison ignores ASCII case.
+//! Encoded or literal separators (`%2F`, `\`, `%5C`) split segments as `/` does.
+//! Every one of these rules errs towards requiring a token: a spelling that the
+//! inner service would not route anywhere at worst costs the caller a 401.
+
+use std::fmt;
+
+use crate::error::ConfigError;
+
+/// The protection level a path requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// The `MASTER-TOKEN` header must carry the configured master token.
+    Master,
+    /// A valid access token (`ACCESS-TOKEN` header or `Authorization: Bearer`).
+    Access,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Master => "master",
+            Level::Access => "access",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    One,
+    Any,
+}
+
+/// One compiled path pattern, such as `/api`, `/api/*/items` or `/files/**/raw`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    /// Compiles a pattern. It must start with `/`; `*` and `**` must stand alone in
+    /// their segment, and the pattern must not contain `?`, `#`, `..` or `.` segments.
+    pub fn new(pattern: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| ConfigError::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason: why.to_owned(),
+        };
+        if !pattern.starts_with('/') {
+            return Err(bad("a pattern must start with '/'"));
+        }
+        if pattern.contains(['?', '#']) {
+            return Err(bad("a pattern is a path: no query string or fragment"));
+        }
+        if pattern.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed"));
+        }
+        let mut segments = Vec::new();
+        for raw in split_segments(pattern) {
+            let decoded = decode_segment(raw);
+            match decoded.as_str() {
+                "" => continue,
+                "." | ".." => return Err(bad("'.' and '..' segments are not allowed")),
+                "*" => segments.push(Segment::One),
+                "**" => segments.push(Segment::Any),
+                s if s.contains('*') => {
+                    return Err(bad("'*' and '**' must be a whole segment"));
+                }
+                s => segments.push(Segment::Literal(s.to_ascii_lowercase())),
+            }
+        }
+        Ok(Self {
+            source: pattern.to_owned(),
+            segments,
+        })
+    }
+
+    /// The pattern as it was written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether this pattern guards the given (already normalised) path.
+    pub fn matches(&self, path: &NormalizedPath) -> bool {
+        let segs: Vec<&str> = path.segments().collect();
+        matches_prefix(&self.segments, &segs)
+    }
+}
+
+impl fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+fn matches_prefix(pattern: &[Segment], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => true,
+        Some((Segment::Any, rest)) => (0..=path.len()).any(|skip| matches_prefix(rest, &path[skip..])),
+        Some((seg, rest)) => match path.split_first() {
+            None => false,
+            Some((first, tail)) => {
+                let head_ok = match seg {
+                    Segment::One => true,
+                    Segment::Literal(lit) => lit == first,
+                    Segment::Any => unreachable!("handled above"),
+                };
+                head_ok && matches_prefix(rest, tail)
+            }
+        },
+    }
+}
+
+/// A request path in canonical form: lower-case segments, no empty, `.` or `..`
+/// segments, unreserved characters decoded, `;parameters` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedPath {
+    canonical: String,
+}
+
+impl NormalizedPath {
+    /// Normalises a raw request path (as found in the request URI, still percent-encoded).
+    pub fn new(raw: &str) -> Self {
+        let mut stack: Vec<String> = Vec::new();
+        for raw_segment in split_segments(raw) {
+            // `;` starts path parameters, which some servers strip before routing.
+            let without_params = raw_segment.split(';').next().unwrap_or("");
+            let decoded = decode_segment(without_params);
+            match decoded.as_str() {
+                "" | "." => {}
+                ".." => {
+                    stack.pop();
+                }
+                _ => stack.push(decoded.to_ascii_lowercase()),
+            }
+        }
+        let mut canonical = String::with_capacity(raw.len());
+        for seg in &stack {
+            canonical.push('/');
+            canonical.push_str(seg);
+        }
+        if canonical.is_empty() {
+            canonical.push('/');
+        }
+        Self { canonical }
+    }
+
+    /// The canonical path, always starting with `/`.
+    pub fn as_str(&self) -> &str {
+        &self.canonical
+    }
+
+    /// The path's segments, in order.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.canonical.split('/').filter(|s| !s.is_empty())
+    }
+}
+
+/// Splits on `/`, `\`, `%2F` and `%5C` (any case): every spelling a server might
+/// treat as a separator.
+fn split_segments(raw: &str) -> impl Iterator<Item = &str> {
+    let bytes = raw.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < bytes.len() {
+        let sep_len = match bytes[i] {
+            b'/' | b'\\' => 1,
+            b'%' if is_encoded_separator(bytes.get(i + 1..i + 3)) => 3,
+            _ => 0,
+        };
+        if sep_len > 0 {
+            out.push(&raw[start..i]);
+            i += sep_len;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(&raw[start..]);
+    out.into_iter()
+}
+
+fn is_encoded_separator(escape: Option<&[u8]>) -> bool {
+    matches!(escape, Some([b'2', b'f' | b'F']) | Some([b'5', b'c' | b'C']))
+}
+
+/// Decodes `%XX` escapes of unreserved characters (RFC 3986 section 2.3) and
+/// upper-cases the hex digits of every other escape, so equal paths compare equal.
+fn decode_segment(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let c = (h << 4) | l;
+                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                    out.push(c as char);
+                } else {
+                    out.push('%');
+                    out.push(bytes[i + 1].to_ascii_uppercase() as char);
+                    out.push(bytes[i + 2].to_ascii_uppercase() as char);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Request paths are ASCII on the wire; anything else is kept as it is.
+        let Some(ch) = raw[i..].chars().next() else {
+            break;
+        };
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The compiled master and access patterns of one [`FastAuth`](crate::FastAuth).
+#[derive(Debug, Clone, Default)]
+pub struct PathRules {
+    master: Vec<PathPattern>,
+    access: Vec<PathPattern>,
+}
+
+impl PathRules {
+    /// Compiles both lists of patterns.
+    pub fn new<M, A>(master: M, access: A) -> Result<Self, ConfigError>
+    where
+        M: IntoIterator,
+        M::Item: AsRef<str>,
+        A: IntoIterator,
+        A::Item: AsRef<str>,
+    {
+        let compile = |items: Vec<String>| -> Result<Vec<PathPattern>, ConfigError> {
+            items.iter().map(|p| PathPattern::new(p)).collect()
+        };
+        Ok(Self {
+            master: compile(master.into_iter().map(|p| p.as_ref().to_owned()).collect())?,
+            access: compile(access.into_iter().map(|p| p.as_ref().to_owned()).collect())?,
+        })
+    }
+
+    /// The level a raw request path requires, if any. Master wins where both match:
+    /// the stricter level always applies.
+    pub fn level_for(&self, raw_path: &str) -> Option<Level> {
+        if self.master.is_empty() && self.access.is_empty() {
+            return None;
+        }
+        let path = NormalizedPath::new(raw_path);
+        if self.master.iter().any(|p| p.matches(&path)) {
+            Some(Level::Master)
+        } else if self.access.iter().any(|p| p.matches(&path)) {
+            Some(Level::Access)
+        } else {
+            None
+        }
+    }
+
+    /// The master-level patterns.
+    pub fn master(&self) -> &[PathPattern] {
+        &self.master
+    }
+
+    /// The access-level patterns.
+    pub fn access(&self) -> &[PathPattern] {
+        &self.access
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> String {
+        NormalizedPath::new(p).as_str().to_owned()
+    }
+
+    #[test]
+    fn normalises_every_spelling() {
+        assert_eq!(norm("/admin"), "/admin");
+        assert_eq!(norm("//admin//x/"), "/admin/x");
+        assert_eq!(norm("/a/./b/../admin"), "/a/admin");
+        assert_eq!(norm("/%61dmin"), "/admin");
+        assert_eq!(norm("/%2e%2e/admin"), "/admin");
+        assert_eq!(norm("/ADMIN/"), "/admin");
+        assert_eq!(norm("/admin;jsessionid=1/x"), "/admin/x");
+        assert_eq!(norm("/x%2Fadmin"), "/x/admin");
+        assert_eq!(norm("/x%5cadmin"), "/x/admin");
+        assert_eq!(norm("/x\\admin"), "/x/admin");
+        assert_eq!(norm("/a%20b"), "/a%20b");
+        assert_eq!(norm("/a%2db"), "/a-b");
+        assert_eq!(norm(""), "/");
+        assert_eq!(norm("/../../"), "/");
+        assert_eq!(norm("/%"), "/%");
+        assert_eq!(norm("/%4"), "/%4");
+        assert_eq!(norm("/é/%zz"), "/é/%zz");
+    }
+
+    #[test]
+    fn normalisation_is_idempotent() {
+        for p in ["/a/../b/%2e/c", "//X%2fY", "/a;b/c;d", "/%41%42", "/a%25b"] {
+            let once = norm(p);
+            assert_eq!(norm(&once), once, "{p}");
+        }
+    }
+
+    #[test]
+    fn prefix_matches_whole_segments_only() {
+        let rules = PathRules::new(["/admin"], ["/access", "/api/*/items", "/files/**/raw"]).unwrap();
+        assert_eq!(rules.level_for("/admin"), Some(Level::Master));
+        assert_eq!(rules.level_for("/admin/users"), Some(Level::Master));
+        assert_eq!(rules.level_for("/administrator"), None);
+        assert_eq!(rules.level_for("/access/health"), Some(Level::Access));
+        assert_eq!(rules.level_for("/accessories"), None);
+        assert_eq!(rules.level_for("/api/v1/items"), Some(Level::Access));
+        assert_eq!(rules.level_for("/api/v1/items/3"), Some(Level::Access));
+        assert_eq!(rules.level_for("/api/v1/other"), None);
+        assert_eq!(rules.level_for("/api/items"), None);
+        assert_eq!(rules.level_for("/files/raw"), Some(Level::Access));
+        assert_eq!(rules.level_for("/files/a/b/c/raw/x"), Some(Level::Access));
+        assert_eq!(rules.level_for("/files/a/b"), None);
+        assert_eq!(rules.level_for("/"), None);
+    }
+
+    #[test]
+    fn master_wins_over_access() {
+        let rules = PathRules::new(["/api/admin"], ["/api"]).unwrap();
+        assert_eq!(rules.level_for("/api/admin/x"), Some(Level::Master));
+        assert_eq!(rules.level_for("/api/x"), Some(Level::Access));
+        assert_eq!(rules.level_for("/api/x/../admin"), Some(Level::Master));
+    }
+
+    #[test]
+    fn root_pattern_guards_everything() {
+        let rules = PathRules::new(Vec::<String>::new(), ["/"]).unwrap();
+        assert_eq!(rules.level_for("/"), Some(Level::Access));
+        assert_eq!(rules.level_for("/anything/at/all"), Some(Level::Access));
+    }
+
+    #[test]
+    fn grpc_paths_are_patterns_like_any_other() {
+        let rules = PathRules::new(["/grpc.health.v1.Health/Watch"], ["/grpc.health.v1.Health"]).unwrap();
+        assert_eq!(
+            rules.level_for("/grpc.health.v1.Health/Watch"),
+            Some(Level::Master)
+        );
+        assert_eq!(
+            rules.level_for("/grpc.health.v1.Health/Check"),
+            Some(Level::Access)
+        );
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_with_a_reason() {
+        for p in ["admin", "/a?b", "/a/../b", "/a*", "/x#y", "/a\u{0}"] {
+            let err = PathPattern::new(p).unwrap_err();
+            assert!(err.to_string().contains(p.trim_end_matches('\u{0}')), "{err}");
+        }
+    }
+}

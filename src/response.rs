@@ -1,0 +1,174 @@
+//! The responses fastauth writes itself: refusals (JSON or gRPC) and the token
+//! endpoints' envelope.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+
+use crate::{error::AuthError, paths::Level};
+
+/// How the refused request spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Plain HTTP: a JSON body with the status code.
+    Http,
+    /// gRPC (`content-type: application/grpc…`): a trailers-only response.
+    Grpc,
+}
+
+impl Protocol {
+    /// Tells gRPC requests from others by their content type.
+    pub fn of(headers: &HeaderMap) -> Self {
+        match headers.get(header::CONTENT_TYPE) {
+            Some(ct) if ct.as_bytes().starts_with(b"application/grpc") => Protocol::Grpc,
+            _ => Protocol::Http,
+        }
+    }
+}
+
+/// A refused request, handed to a custom failure handler
+/// ([`FastAuthBuilder::on_failure`](crate::FastAuthBuilder::on_failure)).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Rejection {
+    /// Why.
+    pub error: AuthError,
+    /// The level the path required.
+    pub level: Level,
+    /// HTTP or gRPC.
+    pub protocol: Protocol,
+}
+
+impl Rejection {
+    /// The response fastauth sends by default: for HTTP a JSON body
+    /// `{"detail":"<message>"}` (fastauth-api's shape) with 401 or 503 and, for access
+    /// tokens, `WWW-Authenticate`; for gRPC HTTP 200 with `grpc-status` and
+    /// `grpc-message` and no body.
+    pub fn default_response(&self) -> Response<Bytes> {
+        match self.protocol {
+            Protocol::Http => http_rejection(self.error),
+            Protocol::Grpc => grpc_rejection(self.error),
+        }
+    }
+}
+
+fn http_rejection(error: AuthError) -> Response<Bytes> {
+    #[derive(Serialize)]
+    struct Detail {
+        detail: &'static str,
+    }
+    let body = serde_json::to_vec(&Detail {
+        detail: error.message(),
+    })
+    .unwrap_or_default();
+    let mut response = json_response(error.status(), Bytes::from(body));
+    if let Some(challenge) = error.www_authenticate() {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    if error == AuthError::StoreUnavailable {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn grpc_rejection(error: AuthError) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(error.grpc_code()));
+    // Every message is printable ASCII without '%', so it needs no percent-encoding.
+    headers.insert("grpc-message", HeaderValue::from_static(error.message()));
+    response
+}
+
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// fastauth-api's response envelope, keys in its order; `data` and `details` are
+/// left out when empty.
+#[derive(Debug, Serialize)]
+pub(crate) struct Envelope<'a, D: Serialize> {
+    pub status: &'static str,
+    pub message: &'a str,
+    pub code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<D>,
+}
+
+impl<D: Serialize> Envelope<'_, D> {
+    pub(crate) fn into_response(self) -> Response<Bytes> {
+        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = json_response(status, Bytes::from(body));
+        // Token responses must not be cached (RFC 6749 section 5.1).
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}
+
+pub(crate) fn envelope_error(status: StatusCode, message: &str) -> Response<Bytes> {
+    Envelope::<()> {
+        status: "error",
+        message,
+        code: status.as_u16(),
+        data: None,
+    }
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_rejection_is_python_shaped() {
+        let r = Rejection {
+            error: AuthError::ExpiredAccessToken,
+            level: Level::Access,
+            protocol: Protocol::Http,
+        }
+        .default_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body().as_ref(), br#"{"detail":"Access token expired"}"#);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\", error_description=\"Access token expired\""
+        );
+    }
+
+    #[test]
+    fn grpc_rejection_is_trailers_only() {
+        let r = Rejection {
+            error: AuthError::StoreUnavailable,
+            level: Level::Access,
+            protocol: Protocol::Grpc,
+        }
+        .default_response();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["grpc-status"], "14");
+        assert_eq!(r.headers()["grpc-message"], "Token store unavailable");
+        assert!(r.body().is_empty());
+    }
+
+    #[test]
+    fn envelope_keeps_key_order_and_drops_empty_data() {
+        let r = envelope_error(StatusCode::UNAUTHORIZED, "Invalid refresh token");
+        assert_eq!(
+            r.body().as_ref(),
+            br#"{"status":"error","message":"Invalid refresh token","code":401}"#
+        );
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    }
+}

@@ -1,0 +1,245 @@
+//! [`FastAuthService`], the middleware the layer produces.
+
+use std::{
+    borrow::Cow,
+    task::{Context, Poll},
+};
+
+use http::{HeaderMap, Method, Request, Response, header};
+use tower_service::Service;
+
+use crate::{
+    auth::FastAuth,
+    body::ResponseBody,
+    config::TokenMode,
+    error::AuthError,
+    future::ResponseFuture,
+    paths::Level,
+    response::{Protocol, Rejection},
+};
+
+/// Header carrying the master token.
+pub const MASTER_TOKEN_HEADER: &str = "master-token";
+/// Header carrying an access token (fastauth-api's).
+pub const ACCESS_TOKEN_HEADER: &str = "access-token";
+/// Query parameter carrying an access token, when allowed.
+pub const ACCESS_TOKEN_QUERY: &str = "access_token";
+
+/// The middleware produced by [`FastAuthLayer`](crate::FastAuthLayer).
+#[derive(Debug, Clone)]
+pub struct FastAuthService<S> {
+    inner: S,
+    auth: FastAuth,
+}
+
+impl<S> FastAuthService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, auth: FastAuth) -> Self {
+        Self { inner, auth }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+enum Decision {
+    Pass,
+    Reject(Rejection),
+    /// Stored mode: the token is valid, and must still be the client's current one.
+    Lookup {
+        client_id: String,
+        token: String,
+    },
+}
+
+impl<S> FastAuthService<S> {
+    fn decide<B>(&self, req: &mut Request<B>) -> Decision {
+        let shared = self.auth.shared();
+        if shared.allow_preflight && is_cors_preflight(req) {
+            return Decision::Pass;
+        }
+        let Some(level) = shared.rules.level_for(req.uri().path()) else {
+            return Decision::Pass;
+        };
+        let protocol = Protocol::of(req.headers());
+        let reject = |error: AuthError| {
+            tracing::debug!(
+                target: "fastauth",
+                outcome = "denied",
+                %level,
+                reason = error.reason(),
+                path = req.uri().path(),
+                "request refused"
+            );
+            Decision::Reject(Rejection {
+                error,
+                level,
+                protocol,
+            })
+        };
+        match level {
+            Level::Master => match self.auth.check_master(req.headers()) {
+                Ok(()) => {
+                    tracing::debug!(target: "fastauth", outcome = "allowed", %level, "master token accepted");
+                    Decision::Pass
+                }
+                Err(e) => reject(e),
+            },
+            Level::Access => {
+                let token = match access_token(req, shared.query_token) {
+                    Ok(token) => token,
+                    Err(e) => return reject(e),
+                };
+                let claims = match self.auth.verify_access_stateless(&token) {
+                    Ok(claims) => claims,
+                    Err(e) => return reject(e),
+                };
+                let decision = match shared.mode {
+                    TokenMode::Stateless => {
+                        tracing::debug!(
+                            target: "fastauth",
+                            outcome = "allowed",
+                            %level,
+                            client_id = %claims.client_id,
+                            "access token accepted"
+                        );
+                        Decision::Pass
+                    }
+                    TokenMode::Stored => Decision::Lookup {
+                        client_id: claims.client_id.clone(),
+                        token: token.into_owned(),
+                    },
+                };
+                req.extensions_mut().insert(claims);
+                decision
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FastAuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        match self.decide(&mut req) {
+            Decision::Pass => ResponseFuture::call(self.inner.call(req)),
+            Decision::Reject(rejection) => ResponseFuture::reject(render(&self.auth, &rejection)),
+            Decision::Lookup { client_id, token } => {
+                // The service polled ready is the one that must be called: keep it for
+                // after the lookup and leave a fresh clone in its place.
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                let auth = self.auth.clone();
+                let protocol = Protocol::of(req.headers());
+                let lookup = Box::pin(async move {
+                    match auth.check_stored(&client_id, &token).await {
+                        Ok(()) => {
+                            tracing::debug!(
+                                target: "fastauth",
+                                outcome = "allowed",
+                                level = %Level::Access,
+                                client_id = %client_id,
+                                "stored access token accepted"
+                            );
+                            Ok(())
+                        }
+                        Err(error) => {
+                            tracing::debug!(
+                                target: "fastauth",
+                                outcome = "denied",
+                                level = %Level::Access,
+                                reason = error.reason(),
+                                client_id = %client_id,
+                                "request refused"
+                            );
+                            Err(render(
+                                &auth,
+                                &Rejection {
+                                    error,
+                                    level: Level::Access,
+                                    protocol,
+                                },
+                            ))
+                        }
+                    }
+                });
+                ResponseFuture::lookup(lookup, ready, req)
+            }
+        }
+    }
+}
+
+fn render(auth: &FastAuth, rejection: &Rejection) -> Response<bytes::Bytes> {
+    match &auth.shared().on_failure {
+        Some(handler) => handler(rejection),
+        None => rejection.default_response(),
+    }
+}
+
+fn is_cors_preflight<B>(req: &Request<B>) -> bool {
+    req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Finds the access token: `ACCESS-TOKEN`, then `Authorization: Bearer`, then (if
+/// allowed) the `access_token` query parameter.
+pub(crate) fn access_token<B>(req: &Request<B>, allow_query: bool) -> Result<Cow<'_, str>, AuthError> {
+    if let Some(token) = header_token(req.headers())? {
+        return Ok(Cow::Borrowed(token));
+    }
+    if allow_query {
+        if let Some(query) = req.uri().query() {
+            if let Some((_, value)) =
+                form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == ACCESS_TOKEN_QUERY)
+            {
+                if !value.is_empty() {
+                    return Ok(value);
+                }
+            }
+        }
+    }
+    Err(AuthError::MissingAccessToken)
+}
+
+fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    if let Some(value) = headers.get(ACCESS_TOKEN_HEADER) {
+        let token = value.to_str().map_err(|_| AuthError::InvalidAccessToken)?.trim();
+        if !token.is_empty() {
+            return Ok(Some(token));
+        }
+    }
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AuthError::InvalidAccessToken)?;
+        if let Some((scheme, token)) = value.split_once(' ') {
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
+                return Ok(Some(token.trim()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(feature = "tonic")]
+impl<S: tonic::server::NamedService> tonic::server::NamedService for FastAuthService<S> {
+    const NAME: &'static str = S::NAME;
+}

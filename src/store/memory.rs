@@ -1,0 +1,124 @@
+//! An in-process store: for tests, single-instance services and development.
+
+use std::{collections::HashMap, sync::RwLock};
+
+use async_trait::async_trait;
+
+use super::{Rotation, StoredTokens, TokenStore};
+use crate::{crypto::constant_time_eq, error::StoreError};
+
+/// Keeps token pairs in memory. Nothing survives a restart, and instances do not
+/// share it: use [`HttpTokenStore`](crate::store) or another shared store for that.
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    pairs: RwLock<HashMap<String, StoredTokens>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many clients have a live pair.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether no client has a live pair.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, StoredTokens>> {
+        // A panic while holding the lock cannot leave a half-written map behind
+        // (every write is a single insert or remove), so a poisoned lock is still sound.
+        self.pairs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, StoredTokens>> {
+        self.pairs.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+        self.write().insert(client_id.to_owned(), tokens.clone());
+        Ok(())
+    }
+
+    async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+        Ok(self.read().get(client_id).cloned())
+    }
+
+    async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+        self.write().remove(client_id);
+        Ok(())
+    }
+
+    async fn rotate(
+        &self,
+        client_id: &str,
+        presented_refresh: &str,
+        new: &StoredTokens,
+    ) -> Result<Rotation, StoreError> {
+        // One write lock for compare and swap: concurrent refreshes, exactly one wins.
+        let mut pairs = self.write();
+        match pairs.get_mut(client_id) {
+            Some(current) if constant_time_eq(&current.refresh_token, presented_refresh) => {
+                *current = new.clone();
+                Ok(Rotation::Rotated)
+            }
+            _ => Ok(Rotation::Stale),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(a: &str, r: &str) -> StoredTokens {
+        StoredTokens {
+            access_token: a.into(),
+            refresh_token: r.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn save_load_revoke() {
+        let store = MemoryTokenStore::new();
+        assert_eq!(store.load("c").await.unwrap(), None);
+        store.save("c", &pair("a1", "r1")).await.unwrap();
+        assert_eq!(store.load("c").await.unwrap(), Some(pair("a1", "r1")));
+        store.save("c", &pair("a2", "r2")).await.unwrap();
+        assert_eq!(store.load("c").await.unwrap(), Some(pair("a2", "r2")));
+        assert_eq!(store.len(), 1);
+        store.revoke("c").await.unwrap();
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn rotate_compares_and_swaps() {
+        let store = MemoryTokenStore::new();
+        assert_eq!(
+            store.rotate("c", "r1", &pair("a2", "r2")).await.unwrap(),
+            Rotation::Stale
+        );
+        store.save("c", &pair("a1", "r1")).await.unwrap();
+        assert_eq!(
+            store.rotate("c", "r0", &pair("a2", "r2")).await.unwrap(),
+            Rotation::Stale
+        );
+        assert_eq!(
+            store.rotate("c", "r1", &pair("a2", "r2")).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(
+            store.rotate("c", "r1", &pair("a3", "r3")).await.unwrap(),
+            Rotation::Stale
+        );
+        assert_eq!(store.load("c").await.unwrap(), Some(pair("a2", "r2")));
+    }
+}

@@ -1,0 +1,107 @@
+//! Where issued tokens live: the [`TokenStore`] trait and its implementations.
+//!
+//! In stored mode (the fastauth-api behaviour) a client has one live token pair: an
+//! access token is accepted only if it equals the one stored for its `client_id`, and
+//! issuing a new pair replaces (revokes) the old one. The trait is small on purpose:
+//! a network store answers each call with one round trip, and [`TokenStore::rotate`]
+//! is the one place where a store that can do compare-and-swap (Redis, SQL) should.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+mod http;
+mod memory;
+
+pub use http::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpTokenStore, HttpTokenStoreBuilder};
+pub use memory::MemoryTokenStore;
+
+/// The pair stored for one client.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTokens {
+    /// The client's current access token.
+    pub access_token: String,
+    /// The client's current refresh token.
+    pub refresh_token: String,
+}
+
+impl fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What [`TokenStore::rotate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented refresh token was the stored one; the new pair replaced it.
+    Rotated,
+    /// The presented refresh token is not the stored one (rotated earlier, revoked, or
+    /// never stored); nothing was written.
+    Stale,
+}
+
+/// Persistence for issued tokens, one pair per client.
+///
+/// Implementations must be cheap to call concurrently; the layer calls
+/// [`load`](TokenStore::load) once per protected request in stored mode.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores `tokens` as the live pair of `client_id`, replacing any earlier pair.
+    async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError>;
+
+    /// The live pair of `client_id`, or `None` when nothing is stored.
+    async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError>;
+
+    /// Removes the live pair of `client_id`: its tokens stop being accepted.
+    async fn revoke(&self, client_id: &str) -> Result<(), StoreError>;
+
+    /// Replaces the pair of `client_id` with `new` only if its refresh token is
+    /// `presented_refresh`. The default implementation loads, compares in constant
+    /// time and saves: correct for one instance, but two instances racing can both
+    /// win. Stores that can compare-and-swap atomically should override it.
+    async fn rotate(
+        &self,
+        client_id: &str,
+        presented_refresh: &str,
+        new: &StoredTokens,
+    ) -> Result<Rotation, StoreError> {
+        match self.load(client_id).await? {
+            Some(current) if crate::crypto::constant_time_eq(&current.refresh_token, presented_refresh) => {
+                self.save(client_id, new).await?;
+                Ok(Rotation::Rotated)
+            }
+            _ => Ok(Rotation::Stale),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
+    async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+        (**self).save(client_id, tokens).await
+    }
+
+    async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+        (**self).load(client_id).await
+    }
+
+    async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+        (**self).revoke(client_id).await
+    }
+
+    async fn rotate(
+        &self,
+        client_id: &str,
+        presented_refresh: &str,
+        new: &StoredTokens,
+    ) -> Result<Rotation, StoreError> {
+        (**self).rotate(client_id, presented_refresh, new).await
+    }
+}

@@ -1,0 +1,376 @@
+//! HS256 tokens: the claims, issuing a pair, verifying one.
+//!
+//! The wire format is fastauth-api's: header `{"alg":"HS256","typ":"JWT"}`, claims
+//! `{"client_id":…,"type":"access"|"refresh","exp":…,"iat":…}`, and the HMAC key is the
+//! UTF-8 bytes of the configured key string (not base64-decoded), so a Python and a Rust
+//! deployment sharing one `CRYPTOGRAPHY_KEY` accept each other's tokens.
+
+use std::{
+    fmt,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// Tokens longer than this are refused before any decoding work.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The longest accepted `client_id`, in bytes.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
+
+/// The two kinds of token fastauth issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    /// Grants access to access-level paths.
+    Access,
+    /// Can only be exchanged for a new pair at `/auth/token/refresh`.
+    Refresh,
+}
+
+impl fmt::Display for TokenType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        })
+    }
+}
+
+/// The validated claims of a token. The layer puts them in the request extensions,
+/// where handlers find them (with the `axum` feature, as an extractor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// `access` or `refresh`.
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+}
+
+/// Claims as found on the wire: `type` is checked by hand so that an unknown type is
+/// reported as the wrong type, not as a malformed token.
+#[derive(Deserialize)]
+struct WireClaims {
+    client_id: String,
+    #[serde(rename = "type")]
+    token_type: String,
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+}
+
+/// A freshly issued access and refresh token for one client.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The client both tokens belong to.
+    pub client_id: String,
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+impl fmt::Debug for TokenPair {
+    // Tokens are credentials: they never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("client_id", &self.client_id)
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a token was not accepted. The `Display` texts are this crate's own and never
+/// carry the token or a library's internal message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a well-formed JWT of the expected shape (including oversized tokens).
+    Malformed,
+    /// A header `alg` other than HS256 (including `none`).
+    UnsupportedAlgorithm,
+    /// The signature does not match the configured key.
+    InvalidSignature,
+    /// `exp` is missing.
+    MissingExpiry,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// The token's `type` is not the one this use requires.
+    WrongType,
+    /// The `client_id` claim is empty or too long.
+    InvalidClientId,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenError::Malformed => "malformed token",
+            TokenError::UnsupportedAlgorithm => "unsupported algorithm",
+            TokenError::InvalidSignature => "invalid signature",
+            TokenError::MissingExpiry => "missing exp claim",
+            TokenError::Expired => "token expired",
+            TokenError::NotYetValid => "token not yet valid",
+            TokenError::WrongType => "wrong token type",
+            TokenError::InvalidClientId => "invalid client_id",
+        })
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// The fixed header, byte-for-byte what PyJWT and python-jose write.
+const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// Issues and verifies HS256 tokens with one key.
+#[derive(Clone)]
+pub struct TokenCodec {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    access_lifetime: Duration,
+    refresh_lifetime: Duration,
+}
+
+impl fmt::Debug for TokenCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCodec")
+            .field("key", &"<redacted>")
+            .field("access_lifetime", &self.access_lifetime)
+            .field("refresh_lifetime", &self.refresh_lifetime)
+            .field("leeway", &self.validation.leeway)
+            .finish()
+    }
+}
+
+impl TokenCodec {
+    /// A codec for the given key string (its UTF-8 bytes are the HMAC key).
+    pub(crate) fn new(
+        key: &str,
+        access_lifetime: Duration,
+        refresh_lifetime: Duration,
+        leeway: Duration,
+    ) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        Self {
+            encoding: EncodingKey::from_secret(key.as_bytes()),
+            decoding: DecodingKey::from_secret(key.as_bytes()),
+            validation,
+            access_lifetime,
+            refresh_lifetime,
+        }
+    }
+
+    /// Lifetime of issued access tokens.
+    pub fn access_lifetime(&self) -> Duration {
+        self.access_lifetime
+    }
+
+    /// Lifetime of issued refresh tokens.
+    pub fn refresh_lifetime(&self) -> Duration {
+        self.refresh_lifetime
+    }
+
+    /// Issues an access and a refresh token for `client_id`, both with `iat` = now.
+    pub fn issue_pair(&self, client_id: &str) -> Result<TokenPair, TokenError> {
+        check_client_id(client_id)?;
+        let now = now_secs();
+        let access = self.sign(&Claims {
+            client_id: client_id.to_owned(),
+            token_type: TokenType::Access,
+            exp: now.saturating_add(self.access_lifetime.as_secs()),
+            iat: now,
+        })?;
+        let refresh = self.sign(&Claims {
+            client_id: client_id.to_owned(),
+            token_type: TokenType::Refresh,
+            exp: now.saturating_add(self.refresh_lifetime.as_secs()),
+            iat: now,
+        })?;
+        Ok(TokenPair {
+            client_id: client_id.to_owned(),
+            access_token: access,
+            refresh_token: refresh,
+        })
+    }
+
+    /// Signs arbitrary claims with this codec's key.
+    pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
+        let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
+        let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 48);
+        token.push_str(HEADER_B64);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &self.encoding, Algorithm::HS256)
+            .map_err(|_| TokenError::InvalidSignature)?;
+        token.push('.');
+        token.push_str(&signature);
+        Ok(token)
+    }
+
+    /// Verifies signature, algorithm (HS256 only), `exp` (required), `nbf` (if present)
+    /// and that the token is of the `expected` type.
+    pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let data = jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &self.validation)
+            .map_err(|e| map_jwt_error(e.kind()))?;
+        let wire = data.claims;
+        let token_type = match wire.token_type.as_str() {
+            "access" => TokenType::Access,
+            "refresh" => TokenType::Refresh,
+            _ => return Err(TokenError::WrongType),
+        };
+        if token_type != expected {
+            return Err(TokenError::WrongType);
+        }
+        check_client_id(&wire.client_id)?;
+        Ok(Claims {
+            client_id: wire.client_id,
+            token_type,
+            exp: wire.exp,
+            iat: wire.iat,
+        })
+    }
+}
+
+fn map_jwt_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::InvalidSignature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => {
+            TokenError::UnsupportedAlgorithm
+        }
+        ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExpiry,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        _ => TokenError::Malformed,
+    }
+}
+
+/// A `client_id` must be non-empty, at most [`MAX_CLIENT_ID_LEN`] bytes and free of
+/// control characters (it ends up in URLs, logs and store keys).
+pub fn check_client_id(client_id: &str) -> Result<(), TokenError> {
+    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN || client_id.chars().any(char::is_control)
+    {
+        Err(TokenError::InvalidClientId)
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A random UUIDv4 in its hyphenated form, as Python's `str(uuid.uuid4())`.
+pub(crate) fn random_client_id() -> String {
+    let mut bytes: [u8; 16] = rand::random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> TokenCodec {
+        crate::jwt_backend::ensure_ready().unwrap();
+        TokenCodec::new(
+            "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=",
+            Duration::from_secs(2_592_000),
+            Duration::from_secs(31_536_000),
+            Duration::ZERO,
+        )
+    }
+
+    #[test]
+    fn header_is_the_python_one() {
+        let decoded = URL_SAFE_NO_PAD.decode(HEADER_B64).unwrap();
+        assert_eq!(decoded, br#"{"alg":"HS256","typ":"JWT"}"#);
+    }
+
+    #[test]
+    fn issue_then_verify_round_trips() {
+        let c = codec();
+        let pair = c.issue_pair("client-1").unwrap();
+        let access = c.verify(&pair.access_token, TokenType::Access).unwrap();
+        assert_eq!(access.client_id, "client-1");
+        assert_eq!(access.exp - access.iat, 2_592_000);
+        let refresh = c.verify(&pair.refresh_token, TokenType::Refresh).unwrap();
+        assert_eq!(refresh.exp - refresh.iat, 31_536_000);
+        assert_eq!(
+            c.verify(&pair.refresh_token, TokenType::Access),
+            Err(TokenError::WrongType)
+        );
+        assert_eq!(
+            c.verify(&pair.access_token, TokenType::Refresh),
+            Err(TokenError::WrongType)
+        );
+    }
+
+    #[test]
+    fn claims_are_serialised_in_python_order() {
+        let c = codec();
+        let token = c.issue_pair("a").unwrap().access_token;
+        let payload = token.split('.').nth(1).unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert!(
+            json.starts_with(r#"{"client_id":"a","type":"access","exp":"#),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn bad_client_ids_are_refused() {
+        let c = codec();
+        assert_eq!(c.issue_pair("").unwrap_err(), TokenError::InvalidClientId);
+        assert_eq!(c.issue_pair("a\nb").unwrap_err(), TokenError::InvalidClientId);
+        assert_eq!(
+            c.issue_pair(&"x".repeat(257)).unwrap_err(),
+            TokenError::InvalidClientId
+        );
+    }
+
+    #[test]
+    fn random_client_ids_are_uuid_v4() {
+        let id = random_client_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(id, random_client_id());
+    }
+
+    #[test]
+    fn pair_debug_redacts_tokens() {
+        let pair = codec().issue_pair("c").unwrap();
+        let shown = format!("{pair:?}");
+        assert!(!shown.contains(&pair.access_token));
+        assert!(shown.contains("<redacted>"));
+    }
+}
