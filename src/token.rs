@@ -52,6 +52,11 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, seconds since the Unix epoch.
     pub iat: u64,
+    /// A random token id. fastauth adds it so that two pairs issued to one client in the
+    /// same second differ (otherwise a rotation could hand back the very token it
+    /// revokes); tokens minted by fastauth-api have none, and are accepted without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Claims as found on the wire: `type` is checked by hand so that an unknown type is
@@ -64,6 +69,8 @@ struct WireClaims {
     exp: u64,
     #[serde(default)]
     iat: u64,
+    #[serde(default)]
+    jti: Option<String>,
 }
 
 /// A freshly issued access and refresh token for one client.
@@ -193,12 +200,14 @@ impl TokenCodec {
             token_type: TokenType::Access,
             exp: now.saturating_add(self.access_lifetime.as_secs()),
             iat: now,
+            jti: Some(random_token_id()),
         })?;
         let refresh = self.sign(&Claims {
             client_id: client_id.to_owned(),
             token_type: TokenType::Refresh,
             exp: now.saturating_add(self.refresh_lifetime.as_secs()),
             iat: now,
+            jti: Some(random_token_id()),
         })?;
         Ok(TokenPair {
             client_id: client_id.to_owned(),
@@ -244,6 +253,7 @@ impl TokenCodec {
             token_type,
             exp: wire.exp,
             iat: wire.iat,
+            jti: wire.jti,
         })
     }
 }
@@ -277,6 +287,12 @@ pub(crate) fn now_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// 128 random bits, URL-safe base64 (22 characters).
+fn random_token_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A random UUIDv4 in its hyphenated form, as Python's `str(uuid.uuid4())`.
