@@ -1,0 +1,96 @@
+//! The quick-start app of fastauth-api's README, in Rust.
+//!
+//! ```text
+//! FASTAUTH_CONFIG=examples/fastauth.config.json cargo run --example basic_api
+//! curl -s localhost:8000/health
+//! curl -s -H 'MASTER-TOKEN: example-master-token' 'localhost:8000/auth/token/new?client_id=me'
+//! curl -s -H "ACCESS-TOKEN: $ACCESS" localhost:8000/access/health
+//! curl -s -H 'MASTER-TOKEN: example-master-token' localhost:8000/master/health
+//! ```
+//!
+//! Reads `fastauth.config.json` from the working directory, or the file named by
+//! `FASTAUTH_CONFIG`; without a file, `MASTER_TOKEN` and `CRYPTOGRAPHY_KEY` from the
+//! environment with `/master` and `/access` as the protected paths. Listens on
+//! 127.0.0.1 and the port in `PORT` (default 8000). Tokens live in memory unless the
+//! configuration names a token database (`database_api_path`).
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use axum::{Extension, Json, Router, routing::get};
+use fastauth::{Claims, FastAuth, FastAuthBuilder};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,fastauth=debug".into()),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("basic_api: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn configuration() -> Result<FastAuthBuilder, String> {
+    let explicit = std::env::var_os("FASTAUTH_CONFIG").map(PathBuf::from);
+    let path = explicit
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("fastauth.config.json"));
+    if explicit.is_some() || path.exists() {
+        tracing::info!(config = %path.display(), "reading configuration");
+        return FastAuth::from_file(&path).map_err(|e| e.to_string());
+    }
+    tracing::info!("no fastauth.config.json: using MASTER_TOKEN and CRYPTOGRAPHY_KEY from the environment");
+    Ok(FastAuth::builder()
+        .master_paths(["/master"])
+        .access_paths(["/access"]))
+}
+
+async fn run() -> Result<(), String> {
+    let auth = configuration()?.build().map_err(|e| e.to_string())?;
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("PORT={p:?} is not a port number"))?,
+        Err(_) => 8000,
+    };
+
+    let app = Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "healthy"})) }))
+        .route("/access/health", get(access_health))
+        .route("/master/health", get(master_health))
+        .nest_service(auth.token_prefix(), auth.token_router())
+        .layer(auth.layer());
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, mode = ?auth.mode(), "basic_api listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+// The layer put the validated claims in the request extensions. (With the `axum`
+// feature, `fastauth::Claims` and `fastauth::ClientId` are extractors of their own.)
+async fn access_health(Extension(claims): Extension<Claims>) -> Json<Value> {
+    Json(json!({
+        "service": "access health that need access token",
+        "status": "healthy",
+        "client_id": claims.client_id,
+    }))
+}
+
+async fn master_health() -> Json<Value> {
+    Json(json!({"service": "master health that need master token", "status": "healthy"}))
+}
