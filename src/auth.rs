@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     pub(crate) query_token: bool,
     pub(crate) allow_preflight: bool,
     pub(crate) on_failure: Option<FailureHandler>,
+    pub(crate) extra_master_headers: Vec<http::HeaderName>,
 }
 
 /// Token authentication, configured: hands out the [`FastAuthLayer`] and the
@@ -163,11 +164,17 @@ impl FastAuth {
         &self.shared.store
     }
 
-    /// Checks the `MASTER-TOKEN` header in constant time. Without a configured master
-    /// token nothing ever matches.
+    /// Checks the `MASTER-TOKEN` header (or a configured alias such as `X-API-Key`) in
+    /// constant time. Without a configured master token nothing ever matches.
     pub fn check_master(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         let presented = headers
             .get(crate::MASTER_TOKEN_HEADER)
+            .or_else(|| {
+                self.shared
+                    .extra_master_headers
+                    .iter()
+                    .find_map(|h| headers.get(h))
+            })
             .ok_or(AuthError::MissingMasterToken)?;
         let Some(expected) = &self.shared.master_token else {
             return Err(AuthError::InvalidMasterToken);

@@ -119,6 +119,7 @@ pub struct FastAuthBuilder {
     allow_preflight: bool,
     use_environment: bool,
     on_failure: Option<FailureHandler>,
+    extra_master_headers: Vec<String>,
 }
 
 impl fmt::Debug for FastAuthBuilder {
@@ -153,6 +154,7 @@ impl Default for FastAuthBuilder {
             allow_preflight: true,
             use_environment: true,
             on_failure: None,
+            extra_master_headers: Vec::new(),
         }
     }
 }
@@ -285,6 +287,13 @@ impl FastAuthBuilder {
         self
     }
 
+    /// Also accept the master token from this header (for example `X-API-Key`, for
+    /// clients of an older API). `MASTER-TOKEN` is always accepted and checked first.
+    pub fn master_token_header(mut self, name: impl Into<String>) -> Self {
+        self.extra_master_headers.push(name.into());
+        self
+    }
+
     /// Ignore the `MASTER_TOKEN` and `CRYPTOGRAPHY_KEY` environment variables.
     pub fn ignore_environment(mut self) -> Self {
         self.use_environment = false;
@@ -358,6 +367,17 @@ impl FastAuthBuilder {
             });
         }
 
+        let extra_master_headers = self
+            .extra_master_headers
+            .iter()
+            .map(|name| {
+                http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| ConfigError::InvalidValue {
+                    field: "master_token_header",
+                    reason: format!("{name:?} is not a valid header name"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         let mode = self.mode.or(file.token_mode).unwrap_or_default();
         let database_api_path = self.database_api_path.or(file.database_api_path);
         let headers = self.headers.or(file.headers).unwrap_or_default();
@@ -393,6 +413,7 @@ impl FastAuthBuilder {
             query_token: self.query_token.or(file.query_token).unwrap_or(false),
             allow_preflight: self.allow_preflight,
             on_failure: self.on_failure,
+            extra_master_headers,
         }))
     }
 }

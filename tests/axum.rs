@@ -591,3 +591,18 @@ async fn memory_store_is_the_default_and_shared_stores_work() {
         fastauth::AuthError::RevokedAccessToken
     );
 }
+
+#[tokio::test]
+async fn master_token_header_alias() {
+    let auth = builder().master_token_header("X-API-Key").build().unwrap();
+    let app = serve(&auth).await;
+    let (status, _) = get_json(&app.url("/master/health"), &[("X-API-Key", MASTER)]).await;
+    assert_eq!(status, 200);
+    let (status, body) = get_json(&app.url("/master/health"), &[("X-API-Key", "wrong")]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Unauthorized Master Token"))
+    );
+    let err = builder().master_token_header("bad header").build().unwrap_err();
+    assert!(err.to_string().contains("bad header"), "{err}");
+}
