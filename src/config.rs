@@ -333,10 +333,8 @@ impl FastAuthBuilder {
             self.use_environment,
             "MASTER_TOKEN",
         );
-        if let Some(token) = &master_token {
-            if token.trim().is_empty() {
-                return Err(ConfigError::EmptyMasterToken);
-            }
+        if master_token.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::EmptyMasterToken);
         }
 
         let master_paths = self.master_paths.or(file.master_token_paths).unwrap_or_default();
@@ -431,10 +429,8 @@ fn pick(
     if let Some(v) = file {
         return (Some(v), Some(Source::File));
     }
-    if use_env {
-        if let Ok(v) = std::env::var(env_name) {
-            return (Some(v), Some(Source::Environment));
-        }
+    if use_env && let Ok(v) = std::env::var(env_name) {
+        return (Some(v), Some(Source::Environment));
     }
     (None, None)
 }

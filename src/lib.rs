@@ -13,12 +13,16 @@ pub mod extract;
 mod future;
 mod jwt_backend;
 mod layer;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 pub mod paths;
 pub mod response;
 mod router;
 mod service;
 pub mod store;
 pub mod token;
+mod verify;
 
 pub use auth::{FastAuth, IssueError, RefreshError};
 pub use config::{
@@ -34,5 +38,9 @@ pub use layer::FastAuthLayer;
 pub use paths::Level;
 pub use router::{TokenRouter, TokenRouterFuture};
 pub use service::{ACCESS_TOKEN_HEADER, ACCESS_TOKEN_QUERY, FastAuthService, MASTER_TOKEN_HEADER};
-pub use store::{HttpTokenStore, MemoryTokenStore, TokenStore};
+pub use store::EncryptedStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::RedisTokenStore;
+pub use store::{CachedTokenStore, HttpTokenStore, MemoryTokenStore, TokenStore};
 pub use token::{Claims, TokenPair, TokenType};

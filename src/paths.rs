@@ -203,19 +203,20 @@ fn decode_segment(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                let c = (h << 4) | l;
-                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                    out.push(c as char);
-                } else {
-                    out.push('%');
-                    out.push(bytes[i + 1].to_ascii_uppercase() as char);
-                    out.push(bytes[i + 2].to_ascii_uppercase() as char);
-                }
-                i += 3;
-                continue;
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            let c = (h << 4) | l;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(c as char);
+            } else {
+                out.push('%');
+                out.push(bytes[i + 1].to_ascii_uppercase() as char);
+                out.push(bytes[i + 2].to_ascii_uppercase() as char);
             }
+            i += 3;
+            continue;
         }
         // Request paths are ASCII on the wire; anything else is kept as it is.
         let Some(ch) = raw[i..].chars().next() else {
@@ -285,6 +286,79 @@ impl PathRules {
     /// The access-level patterns.
     pub fn access(&self) -> &[PathPattern] {
         &self.access
+    }
+}
+
+/// One segment of an OpenAPI path template.
+enum TemplateSegment {
+    Literal(String),
+    /// `{name}`, or any segment with a `{…}` in it: some single segment.
+    Param,
+    /// `{*name}` (axum's catch-all): any number of segments.
+    Rest,
+}
+
+impl PathRules {
+    /// The level an OpenAPI path template such as `/api/items/{id}` may require.
+    ///
+    /// A `{param}` segment stands for any single segment and `{*rest}` for any number
+    /// of them; literal segments are normalised as request paths are. The answer is
+    /// conservative: if any path the template describes is guarded, that level is
+    /// reported, and master wins over access.
+    pub fn level_for_template(&self, template: &str) -> Option<Level> {
+        let segments = template_segments(template);
+        let reaches = |patterns: &[PathPattern]| patterns.iter().any(|p| could_match(&p.segments, &segments));
+        if reaches(&self.master) {
+            Some(Level::Master)
+        } else if reaches(&self.access) {
+            Some(Level::Access)
+        } else {
+            None
+        }
+    }
+}
+
+fn template_segments(template: &str) -> Vec<TemplateSegment> {
+    let mut out = Vec::new();
+    for raw in split_segments(template) {
+        if raw.starts_with("{*") && raw.ends_with('}') {
+            out.push(TemplateSegment::Rest);
+            continue;
+        }
+        if raw.contains('{') {
+            out.push(TemplateSegment::Param);
+            continue;
+        }
+        let without_params = raw.split(';').next().unwrap_or("");
+        let decoded = decode_segment(without_params);
+        match decoded.as_str() {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            _ => out.push(TemplateSegment::Literal(decoded.to_ascii_lowercase())),
+        }
+    }
+    out
+}
+
+/// Whether some path the template describes has a prefix the pattern matches.
+fn could_match(pattern: &[Segment], template: &[TemplateSegment]) -> bool {
+    match (pattern.split_first(), template.split_first()) {
+        (None, _) => true,
+        // A catch-all can spell out whatever the rest of the pattern needs.
+        (_, Some((TemplateSegment::Rest, _))) => true,
+        (Some((Segment::Any, rest)), _) => {
+            (0..=template.len()).any(|skip| could_match(rest, &template[skip..]))
+        }
+        (Some(_), None) => false,
+        (Some((seg, rest)), Some((first, tail))) => {
+            let head_ok = match (seg, first) {
+                (Segment::Literal(lit), TemplateSegment::Literal(t)) => lit == t,
+                _ => true,
+            };
+            head_ok && could_match(rest, tail)
+        }
     }
 }
 
@@ -377,5 +451,56 @@ mod tests {
             let err = PathPattern::new(p).unwrap_err();
             assert!(err.to_string().contains(p.trim_end_matches('\u{0}')), "{err}");
         }
+    }
+
+    #[test]
+    fn templates_match_like_the_paths_they_describe() {
+        let rules = PathRules::new(["/admin"], ["/api", "/files/*/raw", "/x/**/y"]).unwrap();
+        assert_eq!(rules.level_for_template("/api/items"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/api/items/{id}"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/admin/stats"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/apis"), None);
+        assert_eq!(rules.level_for_template("/administrator/{id}"), None);
+        assert_eq!(rules.level_for_template("/health"), None);
+        assert_eq!(rules.level_for_template("/"), None);
+        assert_eq!(rules.level_for_template("/files/{id}/raw"), Some(Level::Access));
+        assert_eq!(
+            rules.level_for_template("/files/{name}.json/raw/{part}"),
+            Some(Level::Access)
+        );
+        assert_eq!(rules.level_for_template("/files/{id}"), None);
+        assert_eq!(rules.level_for_template("/files/raw"), None);
+        assert_eq!(rules.level_for_template("/x/y"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/x/{a}/{b}/y"), Some(Level::Access));
+        // `{a}` may be `y`.
+        assert_eq!(rules.level_for_template("/x/{a}"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/x/z"), None);
+        assert_eq!(rules.level_for_template("/API/%69tems"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/Admin/{id}"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("//api/./x"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/public/../admin"), Some(Level::Master));
+    }
+
+    #[test]
+    fn a_template_parameter_may_stand_for_a_guarded_segment() {
+        let rules = PathRules::new(["/admin"], ["/files/*/raw"]).unwrap();
+        // `{section}` could be `admin`: the stricter level is reported.
+        assert_eq!(rules.level_for_template("/{section}/stats"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/{section}"), Some(Level::Master));
+        // A catch-all may reach anything below it.
+        assert_eq!(rules.level_for_template("/{*path}"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/files/{*path}"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/static/{*path}"), None);
+    }
+
+    #[test]
+    fn templates_master_wins_over_access() {
+        let rules = PathRules::new(["/api/admin"], ["/api"]).unwrap();
+        assert_eq!(rules.level_for_template("/api/{section}"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/api/{section}/x"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/api/items/{id}"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/api"), Some(Level::Access));
+        let none = PathRules::default();
+        assert_eq!(none.level_for_template("/{*path}"), None);
     }
 }

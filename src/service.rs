@@ -207,16 +207,13 @@ pub(crate) fn access_token<B>(req: &Request<B>, allow_query: bool) -> Result<Cow
     if let Some(token) = header_token(req.headers())? {
         return Ok(Cow::Borrowed(token));
     }
-    if allow_query {
-        if let Some(query) = req.uri().query() {
-            if let Some((_, value)) =
-                form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == ACCESS_TOKEN_QUERY)
-            {
-                if !value.is_empty() {
-                    return Ok(value);
-                }
-            }
-        }
+    if allow_query
+        && let Some(query) = req.uri().query()
+        && let Some((_, value)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == ACCESS_TOKEN_QUERY)
+        && !value.is_empty()
+    {
+        return Ok(value);
     }
     Err(AuthError::MissingAccessToken)
 }
@@ -230,10 +227,11 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     }
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value.to_str().map_err(|_| AuthError::InvalidAccessToken)?;
-        if let Some((scheme, token)) = value.split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
-                return Ok(Some(token.trim()));
-            }
+        if let Some((scheme, token)) = value.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+            && !token.trim().is_empty()
+        {
+            return Ok(Some(token.trim()));
         }
     }
     Ok(None)

@@ -14,6 +14,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use crate::verify::{Fast, FastVerifier};
+
 /// Tokens longer than this are refused before any decoding work.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -141,6 +143,7 @@ const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 /// Issues and verifies HS256 tokens with one key.
 #[derive(Clone)]
 pub struct TokenCodec {
+    fast: FastVerifier,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -173,6 +176,7 @@ impl TokenCodec {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
         Self {
+            fast: FastVerifier::new(key.as_bytes(), HEADER_B64, leeway.as_secs()),
             encoding: EncodingKey::from_secret(key.as_bytes()),
             decoding: DecodingKey::from_secret(key.as_bytes()),
             validation,
@@ -236,25 +240,64 @@ impl TokenCodec {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let data = jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| map_jwt_error(e.kind()))?;
-        let wire = data.claims;
-        let token_type = match wire.token_type.as_str() {
-            "access" => TokenType::Access,
-            "refresh" => TokenType::Refresh,
-            _ => return Err(TokenError::WrongType),
+        let mut scratch = Vec::with_capacity(token.len());
+        let (client_id, token_type, exp, iat, jti) = match self.fast.verify(token, now_secs(), &mut scratch) {
+            Fast::Valid(c) => (c.client_id, parse_type(&c.token_type)?, c.exp, c.iat, c.jti),
+            Fast::Invalid(e) => return Err(e),
+            Fast::Fallback => {
+                let c = self.verify_with_jsonwebtoken(token)?;
+                (c.client_id, parse_type(&c.token_type)?, c.exp, c.iat, c.jti)
+            }
         };
         if token_type != expected {
             return Err(TokenError::WrongType);
         }
-        check_client_id(&wire.client_id)?;
+        check_client_id(&client_id)?;
         Ok(Claims {
-            client_id: wire.client_id,
+            client_id,
             token_type,
-            exp: wire.exp,
-            iat: wire.iat,
-            jti: wire.jti,
+            exp,
+            iat,
+            jti,
         })
+    }
+
+    /// The reference path: jsonwebtoken's `decode` with HS256 only, `exp` required,
+    /// `nbf` checked. Also what the fast path falls back to.
+    fn verify_with_jsonwebtoken(&self, token: &str) -> Result<WireClaims, TokenError> {
+        jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| map_jwt_error(e.kind()))
+    }
+
+    /// Verifies with jsonwebtoken only (no fast path): the reference the fast
+    /// verifier is compared with in tests and benchmarks.
+    #[doc(hidden)]
+    pub fn verify_reference(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let c = self.verify_with_jsonwebtoken(token)?;
+        let token_type = parse_type(&c.token_type)?;
+        if token_type != expected {
+            return Err(TokenError::WrongType);
+        }
+        check_client_id(&c.client_id)?;
+        Ok(Claims {
+            client_id: c.client_id,
+            token_type,
+            exp: c.exp,
+            iat: c.iat,
+            jti: c.jti,
+        })
+    }
+}
+
+fn parse_type(raw: &str) -> Result<TokenType, TokenError> {
+    match raw {
+        "access" => Ok(TokenType::Access),
+        "refresh" => Ok(TokenType::Refresh),
+        _ => Err(TokenError::WrongType),
     }
 }
 
@@ -388,5 +431,220 @@ mod tests {
         let shown = format!("{pair:?}");
         assert!(!shown.contains(&pair.access_token));
         assert!(shown.contains("<redacted>"));
+    }
+
+    fn sign_raw(c: &TokenCodec, header: &str, payload: &str) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &c.encoding, Algorithm::HS256).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    /// The fast verifier and jsonwebtoken agree on accept/reject (and on the claims).
+    fn assert_agree(c: &TokenCodec, token: &str) {
+        for expected in [TokenType::Access, TokenType::Refresh] {
+            let fast = c.verify(token, expected);
+            let reference = c.verify_reference(token, expected);
+            assert_eq!(
+                fast.is_ok(),
+                reference.is_ok(),
+                "{token}: fast {fast:?} vs reference {reference:?}"
+            );
+            if let (Ok(a), Ok(b)) = (&fast, &reference) {
+                assert_eq!(a, b, "{token}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_verifier_agrees_with_jsonwebtoken_on_a_corpus() {
+        let c = codec();
+        let now = now_secs();
+        let h = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let payloads = [
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"iat":{now}}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"refresh","exp":{},"iat":{now}}}"#,
+                now + 60
+            ),
+            format!(r#"{{"client_id":"a","type":"access","exp":{}}}"#, now + 60),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"iat":{now}}}"#,
+                now - 100
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"iat":{now}}}"#,
+                now - 5
+            ),
+            format!(r#"{{"client_id":"a","type":"access","iat":{now}}}"#),
+            format!(r#"{{"client_id":"a","type":"access","exp":"{}"}}"#, now + 60),
+            format!(r#"{{"client_id":"a","type":"access","exp":{}.5}}"#, now + 60),
+            format!(r#"{{"client_id":"a","type":"access","exp":{}.0}}"#, now + 60),
+            r#"{"client_id":"a","type":"access","exp":1e300}"#.to_owned(),
+            r#"{"client_id":"a","type":"access","exp":-5}"#.to_owned(),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"nbf":{}}}"#,
+                now + 60,
+                now + 30
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"nbf":{}}}"#,
+                now + 60,
+                now - 30
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"aud":"x"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"aud":5}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"sub":"s","iss":"i"}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","client_id":"b","type":"access","exp":{}}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"exp":{}}}"#,
+                now + 60,
+                now + 61
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{}}} trailing"#,
+                now + 60
+            ),
+            format!(r#"{{"client_id":"a","type":"access","exp":{}}}   "#, now + 60),
+            format!(r#"{{"client_id":"","type":"access","exp":{}}}"#, now + 60),
+            format!(r#"{{"client_id":"a\u0000b","type":"access","exp":{}}}"#, now + 60),
+            format!(
+                r#"{{"client_id":"\u00e9","type":"\u0061ccess","exp":{}}}"#,
+                now + 60
+            ),
+            format!(r#"{{"client_id":5,"type":"access","exp":{}}}"#, now + 60),
+            format!(r#"{{"type":"access","exp":{}}}"#, now + 60),
+            format!(r#"{{"client_id":"a","exp":{}}}"#, now + 60),
+            format!(r#"{{"client_id":"a","type":"other","exp":{}}}"#, now + 60),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"jti":null}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"jti":7}}"#,
+                now + 60
+            ),
+            format!(
+                r#"{{"client_id":"a","type":"access","exp":{},"iat":-1}}"#,
+                now + 60
+            ),
+            "[]".to_owned(),
+            "null".to_owned(),
+            "".to_owned(),
+        ];
+        let headers = [
+            h,
+            r#"{"typ":"JWT","alg":"HS256"}"#,
+            r#"{"alg":"HS256"}"#,
+            r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#,
+            r#"{"alg":"HS384","typ":"JWT"}"#,
+            r#"{"alg":"none","typ":"JWT"}"#,
+            r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            "not json",
+        ];
+        for header in headers {
+            for payload in &payloads {
+                let token = sign_raw(&c, header, payload);
+                assert_agree(&c, &token);
+                // The same token with its signature cut, padded or replaced.
+                let (message, sig) = token.rsplit_once('.').unwrap();
+                for bad in [
+                    format!("{message}."),
+                    format!("{message}.{sig}="),
+                    format!("{message}.{}", &sig[1..]),
+                    format!("{message}.{sig}A"),
+                    message.to_owned(),
+                    format!("{message}.{sig}.{sig}"),
+                    format!(".{message}.{sig}"),
+                ] {
+                    assert_agree(&c, &bad);
+                }
+            }
+        }
+        let pair = c.issue_pair("z").unwrap();
+        assert_agree(&c, &pair.access_token);
+        assert_agree(&c, &pair.refresh_token);
+        assert!(c.verify(&pair.access_token, TokenType::Access).is_ok());
+    }
+
+    #[test]
+    fn fast_verifier_agrees_with_jsonwebtoken_on_random_tokens() {
+        use rand::{Rng, seq::IndexedRandom};
+        let c = codec();
+        let mut rng = rand::rng();
+        let valid = c.issue_pair("random-client").unwrap().access_token;
+        let alphabet: Vec<char> = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ "
+            .chars()
+            .collect();
+        for _ in 0..20_000 {
+            let token: String = match rng.random_range(0..3) {
+                // Random text.
+                0 => (0..rng.random_range(0..300))
+                    .map(|_| *alphabet.choose(&mut rng).unwrap())
+                    .collect(),
+                // A valid token with a few characters replaced, inserted or removed.
+                1 => {
+                    let mut chars: Vec<char> = valid.chars().collect();
+                    for _ in 0..rng.random_range(1..4) {
+                        let i = rng.random_range(0..chars.len());
+                        match rng.random_range(0..3) {
+                            0 => chars[i] = *alphabet.choose(&mut rng).unwrap(),
+                            1 => chars.insert(i, *alphabet.choose(&mut rng).unwrap()),
+                            _ => {
+                                chars.remove(i);
+                            }
+                        }
+                    }
+                    chars.into_iter().collect()
+                }
+                // Random claims, correctly signed.
+                _ => {
+                    // Never within a few seconds of now: both sides read the clock separately.
+                    let offset = rng.random_range(3..100) * if rng.random_bool(0.5) { 1 } else { -1 };
+                    let exp: i64 = now_secs() as i64 + offset;
+                    let fields = [
+                        format!(r#""client_id":"c{}""#, rng.random_range(0..3)),
+                        format!(
+                            r#""type":"{}""#,
+                            ["access", "refresh", "x"].choose(&mut rng).unwrap()
+                        ),
+                        format!(r#""exp":{exp}"#),
+                        format!(r#""iat":{}"#, rng.random_range(0..10)),
+                        r#""nbf":1"#.to_owned(),
+                        r#""aud":"a""#.to_owned(),
+                        r#""jti":"j""#.to_owned(),
+                        r#""extra":{"x":[1,2]}"#.to_owned(),
+                    ];
+                    let chosen: Vec<String> =
+                        fields.iter().filter(|_| rng.random_bool(0.7)).cloned().collect();
+                    sign_raw(
+                        &c,
+                        r#"{"alg":"HS256","typ":"JWT"}"#,
+                        &format!("{{{}}}", chosen.join(",")),
+                    )
+                }
+            };
+            assert_agree(&c, &token);
+        }
     }
 }
