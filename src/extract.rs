@@ -1,8 +1,19 @@
 //! axum extractors for what the layer validated (feature `axum`).
 //!
-//! ```ignore
-//! async fn me(claims: fastauth::Claims) -> String { claims.client_id }
-//! async fn maybe(claims: Option<fastauth::Claims>) -> &'static str { "…" }
+//! ```
+//! use axum::{Router, routing::get};
+//! use fastauth::{Claims, ClientId};
+//!
+//! async fn me(ClientId(id): ClientId) -> String {
+//!     id
+//! }
+//!
+//! async fn maybe(claims: Option<Claims>) -> String {
+//!     claims.map_or_else(|| "anonymous".to_owned(), |c| c.client_id)
+//! }
+//!
+//! let app: Router = Router::new().route("/me", get(me)).route("/maybe", get(maybe));
+//! # let _ = app;
 //! ```
 
 use axum_core::{

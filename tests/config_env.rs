@@ -19,7 +19,11 @@ fn run_child(test: &str, env: &[(&str, &str)]) {
     }
     let out = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child {test} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child {test} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("1 passed"), "child {test} did not run:\n{text}");
 }
 
@@ -40,17 +44,29 @@ fn signed_by(auth: &fastauth::FastAuth, key: &str) -> bool {
 
 #[test]
 fn environment_is_the_last_fallback() {
-    run_child("child_env_only", &[("CRYPTOGRAPHY_KEY", KEY_ENV), ("MASTER_TOKEN", "env-master")]);
-    run_child("child_file_beats_env", &[("CRYPTOGRAPHY_KEY", KEY_ENV), ("MASTER_TOKEN", "env-master")]);
+    run_child(
+        "child_env_only",
+        &[("CRYPTOGRAPHY_KEY", KEY_ENV), ("MASTER_TOKEN", "env-master")],
+    );
+    run_child(
+        "child_file_beats_env",
+        &[("CRYPTOGRAPHY_KEY", KEY_ENV), ("MASTER_TOKEN", "env-master")],
+    );
     run_child("child_code_beats_env", &[("CRYPTOGRAPHY_KEY", KEY_ENV)]);
-    run_child("child_empty_env_master_fails", &[("CRYPTOGRAPHY_KEY", KEY_ENV), ("MASTER_TOKEN", "")]);
+    run_child(
+        "child_empty_env_master_fails",
+        &[("CRYPTOGRAPHY_KEY", KEY_ENV), ("MASTER_TOKEN", "")],
+    );
 }
 
 #[test]
 #[ignore = "run by environment_is_the_last_fallback in a child process"]
 fn child_env_only() {
     assert!(is_child());
-    let auth = fastauth::FastAuth::builder().master_paths(["/admin"]).build().unwrap();
+    let auth = fastauth::FastAuth::builder()
+        .master_paths(["/admin"])
+        .build()
+        .unwrap();
     assert!(signed_by(&auth, KEY_ENV));
     let mut headers = http::HeaderMap::new();
     headers.insert("master-token", "env-master".parse().unwrap());
@@ -62,20 +78,30 @@ fn child_env_only() {
 fn child_file_beats_env() {
     assert!(is_child());
     let path = std::env::temp_dir().join(format!("fastauth-env-test-{}.json", std::process::id()));
-    std::fs::write(&path, format!(r#"{{"cryptography-key":"{KEY_FILE}","master-token":"file-master"}}"#)).unwrap();
+    std::fs::write(
+        &path,
+        format!(r#"{{"cryptography-key":"{KEY_FILE}","master-token":"file-master"}}"#),
+    )
+    .unwrap();
     let auth = fastauth::FastAuth::from_file(&path).unwrap().build().unwrap();
     std::fs::remove_file(&path).unwrap();
     assert!(signed_by(&auth, KEY_FILE));
     let mut headers = http::HeaderMap::new();
     headers.insert("master-token", "env-master".parse().unwrap());
-    assert!(auth.check_master(&headers).is_err(), "the file's master token wins");
+    assert!(
+        auth.check_master(&headers).is_err(),
+        "the file's master token wins"
+    );
 }
 
 #[test]
 #[ignore = "run by environment_is_the_last_fallback in a child process"]
 fn child_code_beats_env() {
     assert!(is_child());
-    let auth = fastauth::FastAuth::builder().cryptography_key(KEY_FILE).build().unwrap();
+    let auth = fastauth::FastAuth::builder()
+        .cryptography_key(KEY_FILE)
+        .build()
+        .unwrap();
     assert!(signed_by(&auth, KEY_FILE));
     assert!(!signed_by(&auth, KEY_ENV));
 }

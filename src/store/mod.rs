@@ -13,9 +13,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
-mod http;
-mod memory;
+pub mod cached;
+pub mod encrypted;
+pub mod http;
+pub mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::{
+    DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisTokenStore,
+    RedisTokenStoreBuilder,
+};
+pub use cached::{
+    CachedTokenStore, CachedTokenStoreBuilder, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_NEGATIVE_TTL,
+    DEFAULT_CACHE_TTL,
+};
+pub use encrypted::EncryptedStore;
 pub use http::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpTokenStore, HttpTokenStoreBuilder};
 pub use memory::MemoryTokenStore;
 

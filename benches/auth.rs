@@ -1,0 +1,126 @@
+//! Microbenchmarks of the work fastauth adds to a request.
+//!
+//! `cargo bench --bench auth`. The jsonwebtoken decode of the same token is measured in
+//! the same run as the reference. See BENCHMARKS.md for the figures and the method.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    hint::black_box,
+    pin::pin,
+    task::{Context, Poll, Waker},
+};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fastauth::{FastAuth, TokenType};
+use http::{Request, Response};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use tower::{Layer, Service};
+
+const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
+
+fn auth(stateless: bool) -> FastAuth {
+    let builder = FastAuth::builder()
+        .ignore_environment()
+        .cryptography_key(KEY)
+        .master_token("master")
+        .master_paths(["/admin", "/auth/token/new"])
+        .access_paths(["/api", "/ws", "/v1/*/items"]);
+    if stateless { builder.stateless() } else { builder }
+        .build()
+        .unwrap()
+}
+
+/// Polls a future that is expected to be ready at once (no I/O is involved).
+fn now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the benchmarked future was not ready"),
+    }
+}
+
+fn tokens(c: &mut Criterion) {
+    let auth = auth(true);
+    let token = auth.codec().issue_pair("bench-client").unwrap().access_token;
+    let mut group = c.benchmark_group("token");
+    group.bench_function("verify (fastauth)", |b| {
+        b.iter(|| auth.codec().verify(black_box(&token), TokenType::Access).unwrap())
+    });
+    group.bench_function("verify (jsonwebtoken::decode, reference)", |b| {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct C {
+            client_id: String,
+            #[serde(rename = "type")]
+            t: String,
+            exp: u64,
+            iat: u64,
+        }
+        let key = DecodingKey::from_secret(KEY.as_bytes());
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        b.iter(|| jsonwebtoken::decode::<C>(black_box(&token), &key, &validation).unwrap())
+    });
+    group.bench_function("issue pair", |b| {
+        b.iter(|| auth.codec().issue_pair(black_box("bench-client")).unwrap())
+    });
+    group.finish();
+}
+
+fn paths(c: &mut Criterion) {
+    let auth = auth(true);
+    let mut group = c.benchmark_group("paths");
+    group.bench_function("level_for /api/items/42", |b| {
+        b.iter(|| auth.level_for(black_box("/api/items/42")))
+    });
+    group.bench_function("level_for /public/assets/app.js", |b| {
+        b.iter(|| auth.level_for(black_box("/public/assets/app.js")))
+    });
+    group.bench_function("level_for //API/./x/../items%2F1", |b| {
+        b.iter(|| auth.level_for(black_box("//API/./x/../items%2F1")))
+    });
+    group.finish();
+}
+
+fn layer(c: &mut Criterion) {
+    let inner = tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let mut group = c.benchmark_group("layer");
+    for (name, stateless) in [("stateless", true), ("stored, memory store", false)] {
+        let auth = auth(stateless);
+        let token = now(auth.issue(Some("bench-client"))).unwrap().access_token;
+        let mut service = auth.layer().layer(inner);
+        group.bench_function(format!("valid access token, {name}"), |b| {
+            b.iter(|| {
+                let req = Request::get("/api/items/42")
+                    .header("access-token", &token)
+                    .body(())
+                    .unwrap();
+                let response = now(service.call(req)).unwrap();
+                assert_eq!(response.status(), 200);
+            })
+        });
+    }
+    let auth = auth(true);
+    let mut service = auth.layer().layer(inner);
+    group.bench_function("unprotected path", |b| {
+        b.iter(|| {
+            let req = Request::get("/public/assets/app.js").body(()).unwrap();
+            now(service.call(req)).unwrap()
+        })
+    });
+    group.bench_function("baseline: inner service alone", |b| {
+        let mut inner = inner;
+        b.iter(|| {
+            let req = Request::get("/api/items/42")
+                .header("access-token", "x")
+                .body(())
+                .unwrap();
+            now(inner.call(req)).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, paths, layer);
+criterion_main!(benches);

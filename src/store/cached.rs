@@ -1,0 +1,736 @@
+//! [`CachedTokenStore`]: a bounded, short-lived cache in front of any [`TokenStore`].
+//!
+//! In stored mode the layer calls [`TokenStore::load`] on every protected request. With
+//! a network store such as [`HttpTokenStore`](super::HttpTokenStore) that is one round
+//! trip per request; this wrapper answers repeated loads of the same client from memory
+//! (a read lock on one of several shards and a clone of the stored pair).
+//!
+//! ```
+//! use std::time::Duration;
+//! use fastauth::{CachedTokenStore, FastAuth, HttpTokenStore};
+//!
+//! # fn main() -> Result<(), fastauth::ConfigError> {
+//! let store = CachedTokenStore::builder(HttpTokenStore::new("http://127.0.0.1:6789/mydb/data")?)
+//!     .max_entries(50_000)
+//!     .ttl(Duration::from_secs(5))
+//!     .negative_ttl(Duration::from_secs(1))
+//!     .build();
+//! let auth = FastAuth::builder()
+//!     .cryptography_key("an example key of at least thirty-two bytes")
+//!     .access_paths(["/api"])
+//!     .store(store)
+//!     .build()?;
+//! # let _ = auth;
+//! # Ok(()) }
+//! ```
+//!
+//! # What is cached, and for how long
+//!
+//! - A stored pair returned by the inner store is kept for the [`ttl`](CachedTokenStoreBuilder::ttl)
+//!   (default 5 s).
+//! - "Nothing stored" is kept for the shorter [`negative_ttl`](CachedTokenStoreBuilder::negative_ttl)
+//!   (default 1 s): a client that has just been issued a pair by another instance is
+//!   refused for at most that long.
+//! - Errors of the inner store are never cached: the next call asks the inner store again.
+//! - This instance's own [`save`](TokenStore::save), [`revoke`](TokenStore::revoke) and
+//!   [`rotate`](TokenStore::rotate) go to the inner store first and then update the
+//!   cache, so they take effect here immediately. If the inner store fails, the
+//!   client's entry is dropped (the write may or may not have happened), never kept.
+//! - At most [`max_entries`](CachedTokenStoreBuilder::max_entries) clients (default
+//!   10 000) are held; when full, the oldest-inserted entries are evicted first, which,
+//!   as every entry lives for a fixed time, are also the first to expire.
+//!
+//! # How stale another instance can be
+//!
+//! Nothing tells this cache about writes made by *other* instances sharing the same
+//! database. A pair revoked or replaced elsewhere is still accepted here until the
+//! entry expires: **up to the TTL**. A pair issued elsewhere is refused here for up to
+//! the negative TTL. That is the trade: one database round trip saved on nearly every
+//! request, against a bounded delay before a revocation made elsewhere is seen. Choose
+//! the TTL as the longest delay you accept for that; with a single instance, or when
+//! every revocation goes through the instance that serves the client, nothing is stale.
+//!
+//! A load that was already on its way to the inner store when this instance wrote the
+//! same client never caches its (possibly older) answer.
+//!
+//! The cache holds the tokens in memory in plain text, as the inner store's answers
+//! are. The layer only loads after an access token's signature was verified, so
+//! unauthenticated callers cannot fill the cache with entries of their choosing.
+
+use std::{
+    collections::{HashMap, VecDeque, hash_map::RandomState},
+    fmt,
+    hash::BuildHasher,
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+
+use super::{Rotation, StoredTokens, TokenStore};
+use crate::error::StoreError;
+
+/// Default upper bound on cached clients.
+pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 10_000;
+/// Default lifetime of a cached pair.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Default lifetime of a cached "nothing stored" answer.
+pub const DEFAULT_CACHE_NEGATIVE_TTL: Duration = Duration::from_secs(1);
+
+/// Shards spread concurrent requests over several locks.
+const SHARDS: usize = 16;
+/// Used when `now + ttl` does not fit in an `Instant`.
+const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Caches the answers of another [`TokenStore`]. See the [module docs](self) for what is
+/// cached, for how long, and how stale it can be.
+pub struct CachedTokenStore<S> {
+    inner: S,
+    shards: Box<[RwLock<Shard>]>,
+    hasher: RandomState,
+    ttl: Duration,
+    negative_ttl: Duration,
+    max_entries: usize,
+}
+
+/// Configures a [`CachedTokenStore`]. Obtain it from [`CachedTokenStore::builder`].
+#[must_use]
+pub struct CachedTokenStoreBuilder<S> {
+    inner: S,
+    max_entries: usize,
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl<S: fmt::Debug> fmt::Debug for CachedTokenStoreBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedTokenStoreBuilder")
+            .field("inner", &self.inner)
+            .field("max_entries", &self.max_entries)
+            .field("ttl", &self.ttl)
+            .field("negative_ttl", &self.negative_ttl)
+            .finish()
+    }
+}
+
+impl<S> CachedTokenStoreBuilder<S> {
+    /// The most clients held at once (default 10 000). `0` disables caching.
+    pub fn max_entries(mut self, max_entries: usize) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+
+    /// How long a stored pair is served from the cache (default 5 s): the longest
+    /// time a revocation made by another instance goes unseen here. Zero disables it.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long "nothing stored" is served from the cache (default 1 s): the longest
+    /// time a pair issued by another instance is refused here. Zero disables it.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// Builds the store with an empty cache.
+    pub fn build(self) -> CachedTokenStore<S> {
+        // Never more shards than entries, so the per-shard bounds add up to `max_entries`.
+        let shards = SHARDS.min(self.max_entries).max(1);
+        let shards = (0..shards)
+            .map(|i| {
+                let capacity = self.max_entries / shards + usize::from(i < self.max_entries % shards);
+                RwLock::new(Shard::new(capacity))
+            })
+            .collect();
+        CachedTokenStore {
+            inner: self.inner,
+            shards,
+            hasher: RandomState::new(),
+            ttl: self.ttl,
+            negative_ttl: self.negative_ttl,
+            max_entries: self.max_entries,
+        }
+    }
+}
+
+impl<S> CachedTokenStore<S> {
+    /// A cache with the default bounds in front of `inner`.
+    pub fn new(inner: S) -> Self {
+        Self::builder(inner).build()
+    }
+
+    /// A builder for a cache in front of `inner`.
+    pub fn builder(inner: S) -> CachedTokenStoreBuilder<S> {
+        CachedTokenStoreBuilder {
+            inner,
+            max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            ttl: DEFAULT_CACHE_TTL,
+            negative_ttl: DEFAULT_CACHE_NEGATIVE_TTL,
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Forgets what is cached for `client_id`, for example when another instance
+    /// announces a revocation through a channel of your own.
+    pub fn invalidate(&self, client_id: &str) {
+        self.write(client_id).remove(client_id);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            lock_write(shard).clear();
+        }
+    }
+
+    /// How many clients have an entry, expired ones that were not evicted yet included.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock_read(s).map.len()).sum()
+    }
+
+    /// Whether no client has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, client_id: &str) -> &RwLock<Shard> {
+        let index = (self.hasher.hash_one(client_id) % self.shards.len() as u64) as usize;
+        &self.shards[index]
+    }
+
+    fn write(&self, client_id: &str) -> RwLockWriteGuard<'_, Shard> {
+        lock_write(self.shard(client_id))
+    }
+
+    fn cached(&self, client_id: &str) -> Lookup {
+        let shard = lock_read(self.shard(client_id));
+        match shard.map.get(client_id) {
+            Some(entry) if entry.expires > Instant::now() => Lookup::Hit(entry.value.clone()),
+            _ => Lookup::Miss {
+                generation: shard.generation,
+            },
+        }
+    }
+
+    fn ttl_of(&self, value: &Option<StoredTokens>) -> Duration {
+        if value.is_some() {
+            self.ttl
+        } else {
+            self.negative_ttl
+        }
+    }
+
+    /// Records what this instance just wrote (or dropped the entry when the write
+    /// failed), and makes loads that were in flight meanwhile discard their answers.
+    fn after_write(&self, client_id: &str, written: Option<Option<StoredTokens>>) {
+        let mut shard = self.write(client_id);
+        match written {
+            Some(value) => {
+                let ttl = self.ttl_of(&value);
+                shard.insert(client_id, value, ttl);
+            }
+            None => shard.remove(client_id),
+        }
+    }
+}
+
+enum Lookup {
+    Hit(Option<StoredTokens>),
+    Miss { generation: u64 },
+}
+
+impl<S: fmt::Debug> fmt::Debug for CachedTokenStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedTokenStore")
+            .field("inner", &self.inner)
+            .field("max_entries", &self.max_entries)
+            .field("ttl", &self.ttl)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
+    async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+        let result = self.inner.save(client_id, tokens).await;
+        self.after_write(client_id, result.is_ok().then(|| Some(tokens.clone())));
+        result
+    }
+
+    async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+        let generation = match self.cached(client_id) {
+            Lookup::Hit(value) => return Ok(value),
+            Lookup::Miss { generation } => generation,
+        };
+        let value = self.inner.load(client_id).await?;
+        let ttl = self.ttl_of(&value);
+        let mut shard = self.write(client_id);
+        // A write to this shard since the lookup may have made `value` outdated.
+        if shard.generation == generation {
+            shard.insert(client_id, value.clone(), ttl);
+        }
+        Ok(value)
+    }
+
+    async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+        let result = self.inner.revoke(client_id).await;
+        self.after_write(client_id, result.is_ok().then_some(None));
+        result
+    }
+
+    async fn rotate(
+        &self,
+        client_id: &str,
+        presented_refresh: &str,
+        new: &StoredTokens,
+    ) -> Result<Rotation, StoreError> {
+        // Always the inner store's own compare-and-swap, never against cached data.
+        let result = self.inner.rotate(client_id, presented_refresh, new).await;
+        // Stale: what is stored now is unknown here, so the entry goes.
+        let written = matches!(result, Ok(Rotation::Rotated)).then(|| Some(new.clone()));
+        self.after_write(client_id, written);
+        result
+    }
+}
+
+fn lock_read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    // Every mutation leaves the shard consistent between statements that could panic
+    // (only allocation can), so a poisoned lock is still sound to use.
+    shard.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock_write(shard: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    shard.write().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Entry {
+    value: Option<StoredTokens>,
+    expires: Instant,
+    /// Matches the entry's newest record in `Shard::order`.
+    stamp: u64,
+}
+
+/// One lock's worth of entries, evicted in insertion order.
+struct Shard {
+    map: HashMap<String, Entry>,
+    /// Insertion order; records whose stamp no longer matches the entry are stale
+    /// and skipped (the entry was re-inserted or removed since).
+    order: VecDeque<(String, u64)>,
+    capacity: usize,
+    next_stamp: u64,
+    /// Bumped by every write of this instance, so that loads started earlier do
+    /// not cache their answers.
+    generation: u64,
+}
+
+impl Shard {
+    fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+            next_stamp: 0,
+            generation: 0,
+        }
+    }
+
+    fn insert(&mut self, client_id: &str, value: Option<StoredTokens>, ttl: Duration) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.capacity == 0 || ttl.is_zero() {
+            self.map.remove(client_id);
+            return;
+        }
+        let now = Instant::now();
+        let Some(expires) = now.checked_add(ttl).or_else(|| now.checked_add(LONGEST_TTL)) else {
+            self.map.remove(client_id);
+            return;
+        };
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let entry = Entry {
+            value,
+            expires,
+            stamp,
+        };
+        match self.map.get_mut(client_id) {
+            Some(existing) => *existing = entry,
+            None => {
+                self.map.insert(client_id.to_owned(), entry);
+            }
+        }
+        self.order.push_back((client_id.to_owned(), stamp));
+        while self.map.len() > self.capacity {
+            let Some((oldest, stamp)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.get(&oldest).is_some_and(|e| e.stamp == stamp) {
+                self.map.remove(&oldest);
+            }
+        }
+        // Re-inserted and removed keys leave stale records behind; keep `order` bounded.
+        if self.order.len() > 2 * self.capacity + 16 {
+            let map = &self.map;
+            self.order
+                .retain(|(key, stamp)| map.get(key).is_some_and(|e| e.stamp == *stamp));
+        }
+    }
+
+    fn remove(&mut self, client_id: &str) {
+        self.generation = self.generation.wrapping_add(1);
+        self.map.remove(client_id);
+    }
+
+    fn clear(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.map.clear();
+        self.order.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+
+    use tokio::sync::{Notify, Semaphore};
+
+    use super::*;
+    use crate::store::MemoryTokenStore;
+
+    fn pair(a: &str, r: &str) -> StoredTokens {
+        StoredTokens {
+            access_token: a.into(),
+            refresh_token: r.into(),
+        }
+    }
+
+    /// A memory store that counts loads and fails on demand.
+    #[derive(Default)]
+    struct Probe {
+        store: MemoryTokenStore,
+        loads: AtomicUsize,
+        fail: AtomicBool,
+    }
+
+    impl Probe {
+        fn loads(&self) -> usize {
+            self.loads.load(Ordering::SeqCst)
+        }
+
+        fn fail(&self, fail: bool) {
+            self.fail.store(fail, Ordering::SeqCst);
+        }
+
+        fn check(&self) -> Result<(), StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                Err(StoreError::new("injected fault"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait]
+    impl TokenStore for Probe {
+        async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+            self.check()?;
+            self.store.save(client_id, tokens).await
+        }
+
+        async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            self.check()?;
+            self.store.load(client_id).await
+        }
+
+        async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+            self.check()?;
+            self.store.revoke(client_id).await
+        }
+
+        async fn rotate(
+            &self,
+            client_id: &str,
+            presented_refresh: &str,
+            new: &StoredTokens,
+        ) -> Result<Rotation, StoreError> {
+            self.check()?;
+            self.store.rotate(client_id, presented_refresh, new).await
+        }
+    }
+
+    fn cached(ttl: Duration, negative_ttl: Duration) -> CachedTokenStore<Arc<Probe>> {
+        CachedTokenStore::builder(Arc::new(Probe::default()))
+            .ttl(ttl)
+            .negative_ttl(negative_ttl)
+            .build()
+    }
+
+    const LONG: Duration = Duration::from_secs(600);
+
+    /// Polls until `f` holds, giving up (and failing) after a generous bound.
+    async fn eventually(mut f: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f().await {
+            assert!(Instant::now() < deadline, "condition not reached in 10 s");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hit_does_not_reach_the_inner_store() {
+        let cache = cached(LONG, LONG);
+        cache.inner().store.save("c", &pair("a", "r")).await.unwrap();
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a", "r")));
+        assert_eq!(cache.inner().loads(), 1);
+        for _ in 0..3 {
+            assert_eq!(cache.load("c").await.unwrap(), Some(pair("a", "r")));
+        }
+        assert_eq!(cache.inner().loads(), 1);
+        // Another client is a miss of its own.
+        assert_eq!(cache.load("d").await.unwrap(), None);
+        assert_eq!(cache.inner().loads(), 2);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_the_ttl() {
+        let cache = cached(Duration::from_millis(5), LONG);
+        cache.inner().store.save("c", &pair("a1", "r1")).await.unwrap();
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a1", "r1")));
+        // Written behind the cache's back, as another instance would.
+        cache.inner().store.save("c", &pair("a2", "r2")).await.unwrap();
+        eventually(async || cache.load("c").await.unwrap() == Some(pair("a2", "r2"))).await;
+        assert!(cache.inner().loads() >= 2);
+    }
+
+    #[tokio::test]
+    async fn nothing_stored_is_cached_for_the_negative_ttl() {
+        let cache = cached(LONG, LONG);
+        assert_eq!(cache.load("c").await.unwrap(), None);
+        cache.inner().store.save("c", &pair("a", "r")).await.unwrap();
+        assert_eq!(cache.load("c").await.unwrap(), None, "negative answer cached");
+        assert_eq!(cache.inner().loads(), 1);
+
+        let cache = cached(LONG, Duration::from_millis(5));
+        assert_eq!(cache.load("c").await.unwrap(), None);
+        cache.inner().store.save("c", &pair("a", "r")).await.unwrap();
+        eventually(async || cache.load("c").await.unwrap().is_some()).await;
+        // Now positive, and held for the long TTL.
+        let loads = cache.inner().loads();
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a", "r")));
+        assert_eq!(cache.inner().loads(), loads);
+    }
+
+    #[tokio::test]
+    async fn zero_ttls_disable_caching() {
+        let cache = cached(Duration::ZERO, Duration::ZERO);
+        cache.save("c", &pair("a", "r")).await.unwrap();
+        cache.load("c").await.unwrap();
+        cache.load("c").await.unwrap();
+        cache.load("d").await.unwrap();
+        cache.load("d").await.unwrap();
+        assert_eq!(cache.inner().loads(), 4);
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn own_writes_update_the_cache() {
+        let cache = cached(LONG, LONG);
+        assert_eq!(cache.load("c").await.unwrap(), None);
+
+        cache.save("c", &pair("a1", "r1")).await.unwrap();
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a1", "r1")));
+
+        assert_eq!(
+            cache.rotate("c", "r1", &pair("a2", "r2")).await.unwrap(),
+            Rotation::Rotated
+        );
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a2", "r2")));
+
+        cache.revoke("c").await.unwrap();
+        assert_eq!(cache.load("c").await.unwrap(), None);
+
+        // All answered from the cache after the first miss.
+        assert_eq!(cache.inner().loads(), 1);
+        assert_eq!(cache.inner().store.load("c").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn rotate_uses_the_inner_store_not_the_cache() {
+        let cache = cached(LONG, LONG);
+        cache.save("c", &pair("a1", "r1")).await.unwrap();
+        // Rotated elsewhere: the cache still holds r1.
+        cache.inner().store.save("c", &pair("a2", "r2")).await.unwrap();
+        assert_eq!(
+            cache.rotate("c", "r1", &pair("a3", "r3")).await.unwrap(),
+            Rotation::Stale
+        );
+        // The stale verdict drops the outdated entry.
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a2", "r2")));
+        assert_eq!(
+            cache.inner().store.load("c").await.unwrap(),
+            Some(pair("a2", "r2"))
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached() {
+        let cache = cached(LONG, LONG);
+        cache.inner().store.save("c", &pair("a", "r")).await.unwrap();
+        cache.inner().fail(true);
+        assert!(cache.load("c").await.is_err());
+        assert!(cache.load("c").await.is_err());
+        assert_eq!(cache.inner().loads(), 2);
+        assert!(cache.is_empty());
+        cache.inner().fail(false);
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a", "r")));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_drops_the_entry() {
+        let cache = cached(LONG, LONG);
+        cache.save("c", &pair("a1", "r1")).await.unwrap();
+        cache.save("d", &pair("d1", "e1")).await.unwrap();
+        cache.save("e", &pair("e1", "f1")).await.unwrap();
+        // The inner store may have applied a write that reported an error (a timeout
+        // after the database wrote it): here it did.
+        cache.inner().store.save("c", &pair("a2", "r2")).await.unwrap();
+        cache.inner().store.revoke("d").await.unwrap();
+        cache.inner().store.save("e", &pair("e2", "f2")).await.unwrap();
+        cache.inner().fail(true);
+        assert!(cache.save("c", &pair("a2", "r2")).await.is_err());
+        assert!(cache.revoke("d").await.is_err());
+        assert!(cache.rotate("e", "f1", &pair("e3", "f3")).await.is_err());
+        assert!(cache.is_empty());
+        cache.inner().fail(false);
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a2", "r2")));
+        assert_eq!(cache.load("d").await.unwrap(), None);
+        assert_eq!(cache.load("e").await.unwrap(), Some(pair("e2", "f2")));
+        assert_eq!(cache.inner().loads(), 3);
+    }
+
+    #[tokio::test]
+    async fn size_stays_bounded() {
+        for max in [1, 7, 16, 100] {
+            let cache = CachedTokenStore::builder(Arc::new(Probe::default()))
+                .max_entries(max)
+                .ttl(LONG)
+                .negative_ttl(LONG)
+                .build();
+            for i in 0..(max * 5) {
+                let id = format!("client-{i}");
+                cache.save(&id, &pair(&id, "r")).await.unwrap();
+                // Re-inserts and removals must not grow the bookkeeping either.
+                cache.save(&id, &pair(&id, "r2")).await.unwrap();
+                assert!(cache.len() <= max, "{} entries with max {max}", cache.len());
+            }
+            assert!(!cache.is_empty());
+            let order: usize = cache.shards.iter().map(|s| lock_read(s).order.len()).sum();
+            assert!(
+                order <= 2 * max + 16 * cache.shards.len(),
+                "order grew to {order}"
+            );
+            // The newest entry survived, the oldest was evicted.
+            let loads = cache.inner().loads();
+            let newest = format!("client-{}", max * 5 - 1);
+            assert_eq!(cache.load(&newest).await.unwrap(), Some(pair(&newest, "r2")));
+            assert_eq!(cache.inner().loads(), loads);
+        }
+        let disabled = CachedTokenStore::builder(Arc::new(Probe::default()))
+            .max_entries(0)
+            .build();
+        disabled.save("c", &pair("a", "r")).await.unwrap();
+        disabled.load("c").await.unwrap();
+        disabled.load("c").await.unwrap();
+        assert_eq!(disabled.inner().loads(), 2);
+        assert!(disabled.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_entry_is_evicted_first() {
+        let cache = CachedTokenStore::builder(Arc::new(Probe::default()))
+            .max_entries(1)
+            .ttl(LONG)
+            .build();
+        cache.save("c", &pair("a", "r")).await.unwrap();
+        cache.save("d", &pair("b", "s")).await.unwrap();
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.load("d").await.unwrap(), Some(pair("b", "s")));
+        assert_eq!(cache.inner().loads(), 0);
+        assert_eq!(cache.load("c").await.unwrap(), Some(pair("a", "r")));
+        assert_eq!(cache.inner().loads(), 1);
+    }
+
+    #[tokio::test]
+    async fn invalidate_and_clear() {
+        let cache = cached(LONG, LONG);
+        cache.save("c", &pair("a", "r")).await.unwrap();
+        cache.save("d", &pair("b", "s")).await.unwrap();
+        cache.invalidate("c");
+        assert_eq!(cache.len(), 1);
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+
+    /// A store whose loads wait until released, to interleave a write with a load.
+    struct Gated {
+        store: MemoryTokenStore,
+        started: Notify,
+        release: Semaphore,
+    }
+
+    #[async_trait]
+    impl TokenStore for Gated {
+        async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+            self.store.save(client_id, tokens).await
+        }
+
+        async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+            let answer = self.store.load(client_id).await;
+            self.started.notify_one();
+            self.release.acquire().await.unwrap().forget();
+            answer
+        }
+
+        async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+            self.store.revoke(client_id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_load_racing_a_write_does_not_cache_the_older_answer() {
+        let cache = Arc::new(
+            CachedTokenStore::builder(Gated {
+                store: MemoryTokenStore::new(),
+                started: Notify::new(),
+                release: Semaphore::new(0),
+            })
+            .ttl(LONG)
+            .negative_ttl(LONG)
+            .build(),
+        );
+        cache.inner().store.save("c", &pair("a1", "r1")).await.unwrap();
+        let load = tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.load("c").await }
+        });
+        // The load has read a1 from the inner store but not returned yet.
+        cache.inner().started.notified().await;
+        cache.revoke("c").await.unwrap();
+        cache.inner().release.add_permits(1);
+        assert_eq!(load.await.unwrap().unwrap(), Some(pair("a1", "r1")));
+        // The revocation stands; the older answer was not cached over it.
+        assert_eq!(cache.load("c").await.unwrap(), None);
+    }
+}

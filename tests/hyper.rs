@@ -1,0 +1,327 @@
+//! `FastAuthLayer` around a plain hyper 1 service (no axum), over real sockets.
+
+use std::{
+    convert::Infallible,
+    future::poll_fn,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use fastauth::{Claims, FastAuth, FastAuthBuilder};
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
+
+const KEY: &str = "hyper-test-key-of-at-least-thirty-two-bytes";
+const MASTER: &str = "hyper-master-secret";
+
+fn builder() -> FastAuthBuilder {
+    FastAuth::builder()
+        .ignore_environment()
+        .cryptography_key(KEY)
+        .master_token(MASTER)
+        .master_paths(["/admin"])
+        .access_paths(["/api"])
+}
+
+struct App {
+    addr: SocketAddr,
+    calls: Arc<AtomicUsize>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl App {
+    /// Serves `auth.layer()` around a hyper service that counts its calls and echoes
+    /// the method and the `client_id` of the claims the layer put in the extensions.
+    async fn start(auth: &FastAuth) -> Self {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let inner = service_fn(move |req: Request<Incoming>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let client_id = req
+                .extensions()
+                .get::<Claims>()
+                .map_or("-".to_owned(), |claims| claims.client_id.clone());
+            let body = format!("{} client_id={client_id}", req.method());
+            async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
+        });
+        let service = ServiceBuilder::new().layer(auth.layer()).service(inner);
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self { addr, calls, client }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .client
+            .request(request.body(Empty::new()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::GET, path, headers).await
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    #[track_caller]
+    fn assert_refused(&self, detail: &str) {
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{self:?}");
+        assert_eq!(self.headers[header::CONTENT_TYPE], "application/json", "{self:?}");
+        let expected = serde_json::json!({ "detail": detail });
+        let body: serde_json::Value = serde_json::from_str(&self.body).unwrap();
+        assert_eq!(body, expected, "{self:?}");
+    }
+}
+
+#[tokio::test]
+async fn unprotected_path_reaches_the_inner_service() {
+    let auth = builder().build().unwrap();
+    let app = App::start(&auth).await;
+
+    let reply = app.get("/public", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "GET client_id=-");
+    // A path that only starts like a protected one is not protected.
+    let reply = app.get("/apiary", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(app.calls(), 2);
+}
+
+#[tokio::test]
+async fn access_level_refuses_without_calling_the_inner_service() {
+    let auth = builder().build().unwrap();
+    let app = App::start(&auth).await;
+    let pair = auth.issue(Some("c1")).await.unwrap();
+
+    let reply = app.get("/api/items", &[]).await;
+    assert_eq!(reply.body, r#"{"detail":"Access token missing"}"#);
+    reply.assert_refused("Access token missing");
+    assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Bearer");
+
+    let reply = app
+        .get("/api/items", &[("authorization", "Bearer garbage")])
+        .await;
+    reply.assert_refused("Unauthorized Access Token");
+    assert_eq!(
+        reply.headers[header::WWW_AUTHENTICATE],
+        r#"Bearer error="invalid_token", error_description="Unauthorized Access Token""#
+    );
+
+    let refresh = format!("Bearer {}", pair.refresh_token);
+    app.get("/api/items", &[("authorization", &refresh)])
+        .await
+        .assert_refused("Wrong token type");
+    // Another spelling of the protected path is protected too.
+    app.get("/API//items/../items", &[])
+        .await
+        .assert_refused("Access token missing");
+    // Validly signed but not the stored token of its client.
+    let unstored = auth.codec().issue_pair("c2").unwrap();
+    app.get("/api/items", &[("access-token", &unstored.access_token)])
+        .await
+        .assert_refused("Access token revoked");
+
+    assert_eq!(app.calls(), 0, "the inner service saw a refused request");
+}
+
+#[tokio::test]
+async fn valid_access_token_reaches_the_handler_with_claims() {
+    let auth = builder().build().unwrap();
+    let app = App::start(&auth).await;
+    let pair = auth.issue(Some("client-42")).await.unwrap();
+
+    let bearer = format!("Bearer {}", pair.access_token);
+    let reply = app.get("/api/items", &[("authorization", &bearer)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, "GET client_id=client-42");
+
+    let reply = app.get("/api", &[("access-token", &pair.access_token)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, "GET client_id=client-42");
+    assert_eq!(app.calls(), 2);
+
+    auth.revoke("client-42").await.unwrap();
+    app.get("/api/items", &[("authorization", &bearer)])
+        .await
+        .assert_refused("Access token revoked");
+    assert_eq!(app.calls(), 2);
+}
+
+#[tokio::test]
+async fn master_level_needs_the_master_token() {
+    let auth = builder().build().unwrap();
+    let app = App::start(&auth).await;
+
+    let reply = app.get("/admin/users", &[("master-token", MASTER)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(app.calls(), 1);
+
+    let reply = app.get("/admin/users", &[("master-token", "wrong")]).await;
+    reply.assert_refused("Unauthorized Master Token");
+    app.get("/admin/users", &[])
+        .await
+        .assert_refused("Master token missing");
+    // An access token does not open a master-level path.
+    let pair = auth.issue(Some("c1")).await.unwrap();
+    let bearer = format!("Bearer {}", pair.access_token);
+    app.get("/admin", &[("authorization", &bearer)])
+        .await
+        .assert_refused("Master token missing");
+    assert_eq!(app.calls(), 1, "the inner service saw a refused request");
+}
+
+#[tokio::test]
+async fn cors_preflight_passes_but_plain_options_does_not() {
+    let auth = builder().build().unwrap();
+    let app = App::start(&auth).await;
+
+    let reply = app
+        .send(
+            Method::OPTIONS,
+            "/api/items",
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "GET"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, "OPTIONS client_id=-");
+    assert_eq!(app.calls(), 1);
+
+    app.send(
+        Method::OPTIONS,
+        "/api/items",
+        &[("origin", "https://app.example")],
+    )
+    .await
+    .assert_refused("Access token missing");
+    assert_eq!(app.calls(), 1, "the inner service saw a refused request");
+}
+
+#[tokio::test]
+async fn cors_preflight_can_be_refused_when_disabled() {
+    let auth = builder().allow_cors_preflight(false).build().unwrap();
+    let app = App::start(&auth).await;
+
+    app.send(
+        Method::OPTIONS,
+        "/api/items",
+        &[("access-control-request-method", "GET")],
+    )
+    .await
+    .assert_refused("Access token missing");
+    assert_eq!(app.calls(), 0);
+}
+
+/// An inner service whose readiness the test controls.
+#[derive(Clone)]
+struct Gate {
+    ready: Arc<AtomicBool>,
+    fail: bool,
+    polls: Arc<AtomicUsize>,
+}
+
+impl Service<Request<Empty<Bytes>>> for Gate {
+    type Response = Response<Empty<Bytes>>;
+    type Error = String;
+    type Future = std::future::Ready<Result<Self::Response, String>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        if self.fail {
+            Poll::Ready(Err("inner service overloaded".to_owned()))
+        } else if self.ready.load(Ordering::SeqCst) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn call(&mut self, _req: Request<Empty<Bytes>>) -> Self::Future {
+        std::future::ready(Ok(Response::new(Empty::new())))
+    }
+}
+
+#[tokio::test]
+async fn poll_ready_is_propagated() {
+    let auth = builder().build().unwrap();
+    let ready = Arc::new(AtomicBool::new(false));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let mut service = auth.layer().layer(Gate {
+        ready: ready.clone(),
+        fail: false,
+        polls: polls.clone(),
+    });
+
+    let poll = poll_fn(|cx| Poll::Ready(service.poll_ready(cx))).await;
+    assert!(poll.is_pending(), "{poll:?}");
+    assert_eq!(polls.load(Ordering::SeqCst), 1);
+
+    ready.store(true, Ordering::SeqCst);
+    let poll = poll_fn(|cx| Poll::Ready(service.poll_ready(cx))).await;
+    assert!(matches!(poll, Poll::Ready(Ok(()))), "{poll:?}");
+    assert_eq!(polls.load(Ordering::SeqCst), 2);
+
+    let mut failing = auth.layer().layer(Gate {
+        ready,
+        fail: true,
+        polls,
+    });
+    let err = failing.ready().await.err().expect("the inner error");
+    assert_eq!(err, "inner service overloaded");
+}

@@ -1,0 +1,671 @@
+//! Access-token verification, end to end over a real axum server on 127.0.0.1.
+//!
+//! Every forged, malformed, expired or mistyped token is answered 401 with its stable
+//! `{"detail":…}` body, never a panic or a 5xx, and the handler is never reached. Valid
+//! tokens pass in both modes. Tokens are interchangeable with another HS256
+//! implementation (Python's standard library), and both jsonwebtoken crypto backends
+//! produce and accept the same signatures.
+
+use std::{
+    net::SocketAddr,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{Extension, Router, routing::get};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use fastauth::{Claims, FastAuth};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// A Fernet-shaped key (44 characters): its UTF-8 bytes are the HMAC key.
+const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
+const OTHER_KEY: &str = "Zm9yZ2VkIGtleSwgbm90IHRoZSBzZXJ2ZXIncyBrZXk=";
+const HS256_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+const INVALID: &str = "Unauthorized Access Token";
+const EXPIRED: &str = "Access token expired";
+const WRONG_TYPE: &str = "Wrong token type";
+const MISSING: &str = "Access token missing";
+
+struct Server {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start(auth: &FastAuth) -> Self {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let handler = move |Extension(claims): Extension<Claims>| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                claims.client_id
+            }
+        };
+        let app = Router::new().route("/api/x", get(handler)).layer(auth.layer());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            addr,
+            hits,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/api/x", self.addr)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    async fn get(&self, header: &str, value: &str) -> (u16, Option<String>, String) {
+        let response = self
+            .client
+            .get(self.url())
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        if status == 401 {
+            assert_eq!(response.headers()["content-type"], "application/json");
+        }
+        (status, challenge, response.text().await.unwrap())
+    }
+
+    /// Sends the token in `ACCESS-TOKEN` and as `Authorization: Bearer`, and checks
+    /// that both are refused with `message` without reaching the handler.
+    async fn assert_refused(&self, case: &str, token: &str, message: &str) {
+        let before = self.hits();
+        for (header, value) in [
+            ("access-token", token.to_owned()),
+            ("authorization", format!("Bearer {token}")),
+        ] {
+            let (status, challenge, body) = self.get(header, &value).await;
+            assert_eq!(status, 401, "{case} via {header}: body {body}");
+            assert_eq!(body, detail(message), "{case} via {header}");
+            assert!(
+                challenge.is_some_and(|c| c.starts_with("Bearer")),
+                "{case} via {header}: WWW-Authenticate missing"
+            );
+        }
+        assert_eq!(self.hits(), before, "{case}: the handler was reached");
+    }
+
+    async fn assert_accepted(&self, token: &str, client_id: &str) {
+        let before = self.hits();
+        for (header, value) in [
+            ("access-token", token.to_owned()),
+            ("authorization", format!("Bearer {token}")),
+        ] {
+            let (status, _, body) = self.get(header, &value).await;
+            assert_eq!(status, 200, "via {header}: body {body}");
+            assert_eq!(body, client_id, "via {header}: claims seen by the handler");
+        }
+        assert_eq!(self.hits(), before + 2);
+    }
+
+    /// Writes `request` as raw bytes and returns the status code and body.
+    async fn raw(&self, request: &[u8]) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let text = String::from_utf8(response).expect("the response is UTF-8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {head:?}"));
+        (status, body.to_owned())
+    }
+}
+
+fn detail(message: &str) -> String {
+    format!(r#"{{"detail":"{message}"}}"#)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(text).unwrap()
+}
+
+/// `header` and `payload` as written, base64url without padding, HS256-signed with `key`.
+fn hs256(header: &str, payload: &str, key: &str) -> String {
+    let message = format!("{}.{}", b64(header), b64(payload));
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(key.as_bytes()),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+fn claims(client_id: &str, token_type: &str, exp: u64) -> Value {
+    json!({ "client_id": client_id, "type": token_type, "exp": exp, "iat": now() })
+}
+
+fn access_claims() -> Value {
+    claims("c", "access", now() + 3600)
+}
+
+fn signed(payload: &Value) -> String {
+    hs256(HS256_HEADER, &payload.to_string(), KEY)
+}
+
+fn builder() -> fastauth::FastAuthBuilder {
+    FastAuth::builder()
+        .cryptography_key(KEY)
+        .access_paths(["/api"])
+        .ignore_environment()
+}
+
+fn stateless() -> FastAuth {
+    builder().stateless().build().unwrap()
+}
+
+fn stored() -> FastAuth {
+    builder().build().unwrap()
+}
+
+/// Every refusal case: (name, token, expected message). Built after a `FastAuth`, so
+/// that the crypto provider is installed.
+fn refusal_cases() -> Vec<(&'static str, String, &'static str)> {
+    let payload = access_claims().to_string();
+    let key = EncodingKey::from_secret(KEY.as_bytes());
+    let valid = signed(&access_claims());
+    let (valid_message, valid_signature) = valid.rsplit_once('.').unwrap();
+    let unsigned = |alg: &str| {
+        format!(
+            "{}.{}.",
+            b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)),
+            b64(&payload)
+        )
+    };
+    let with_exp = |exp: Value| {
+        let mut c = access_claims();
+        c["exp"] = exp;
+        signed(&c)
+    };
+    let tampered = {
+        let mut c = access_claims();
+        c["client_id"] = json!("admin");
+        let header = valid.split('.').next().unwrap();
+        format!("{header}.{}.{valid_signature}", b64(c.to_string()))
+    };
+    let flipped_signature = {
+        let mut sig = valid_signature.as_bytes().to_vec();
+        sig[0] = if sig[0] == b'A' { b'B' } else { b'A' };
+        format!("{valid_message}.{}", String::from_utf8(sig).unwrap())
+    };
+    // A 32-byte signature is 43 base64 characters; the last one carries 4 unused bits.
+    let trailing_bits = {
+        let mut sig = valid_signature.as_bytes().to_vec();
+        let last = sig.len() - 1;
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let index = alphabet.iter().position(|&c| c == sig[last]).unwrap();
+        sig[last] = alphabet[index ^ 1];
+        format!("{valid_message}.{}", String::from_utf8(sig).unwrap())
+    };
+    let mut not_yet = access_claims();
+    not_yet["nbf"] = json!(now() + 3600);
+    let duplicate_exp = format!(
+        r#"{{"client_id":"c","type":"access","exp":{},"iat":{},"exp":{}}}"#,
+        now() + 3600,
+        now(),
+        now() - 3600
+    );
+    let mut no_type = access_claims();
+    no_type.as_object_mut().unwrap().remove("type");
+    let mut no_exp = access_claims();
+    no_exp.as_object_mut().unwrap().remove("exp");
+
+    vec![
+        ("alg none, empty signature", unsigned("none"), INVALID),
+        ("alg None, empty signature", unsigned("None"), INVALID),
+        ("alg NONE, empty signature", unsigned("NONE"), INVALID),
+        (
+            "alg none with an HS256 signature",
+            hs256(r#"{"alg":"none","typ":"JWT"}"#, &payload, KEY),
+            INVALID,
+        ),
+        (
+            "HS384, same key",
+            jsonwebtoken::encode(&Header::new(Algorithm::HS384), &access_claims(), &key).unwrap(),
+            INVALID,
+        ),
+        (
+            "HS512, same key",
+            jsonwebtoken::encode(&Header::new(Algorithm::HS512), &access_claims(), &key).unwrap(),
+            INVALID,
+        ),
+        (
+            "RS256 header, HS256 signature",
+            hs256(r#"{"alg":"RS256","typ":"JWT"}"#, &payload, KEY),
+            INVALID,
+        ),
+        ("expired", with_exp(json!(now() - 3600)), EXPIRED),
+        ("exp missing", signed(&no_exp), INVALID),
+        (
+            "exp a string",
+            with_exp(json!((now() + 3600).to_string())),
+            INVALID,
+        ),
+        ("exp a float", with_exp(json!(now() as f64 + 3600.5)), INVALID),
+        ("exp null", with_exp(Value::Null), INVALID),
+        ("exp negative", with_exp(json!(-1)), INVALID),
+        (
+            "type refresh",
+            signed(&claims("c", "refresh", now() + 3600)),
+            WRONG_TYPE,
+        ),
+        (
+            "type unknown",
+            signed(&claims("c", "admin", now() + 3600)),
+            WRONG_TYPE,
+        ),
+        ("type missing", signed(&no_type), INVALID),
+        (
+            "client_id empty",
+            signed(&claims("", "access", now() + 3600)),
+            INVALID,
+        ),
+        ("tampered payload, old signature", tampered, INVALID),
+        (
+            "signature with non-canonical trailing bits",
+            trailing_bits,
+            INVALID,
+        ),
+        ("nbf in the future", signed(&not_yet), INVALID),
+        (
+            "duplicate exp, the last one expired",
+            hs256(HS256_HEADER, &duplicate_exp, KEY),
+            INVALID,
+        ),
+        ("altered signature", flipped_signature, INVALID),
+        ("signature missing", format!("{valid_message}."), INVALID),
+        ("two segments", valid_message.to_owned(), INVALID),
+        ("four segments", format!("{valid}.{valid_signature}"), INVALID),
+        (
+            "signed with another key",
+            hs256(HS256_HEADER, &payload, OTHER_KEY),
+            INVALID,
+        ),
+        ("payload not JSON", hs256(HS256_HEADER, "not json", KEY), INVALID),
+        ("payload a JSON array", hs256(HS256_HEADER, "[1,2]", KEY), INVALID),
+        (
+            "header not JSON",
+            format!("{}.{}.{valid_signature}", b64("{"), b64(&payload)),
+            INVALID,
+        ),
+        ("garbage word", "garbage".to_owned(), INVALID),
+        ("garbage segments", "a.b.c".to_owned(), INVALID),
+        ("not base64", "!!!.@@@.###".to_owned(), INVALID),
+        ("empty segments ..", "..".to_owned(), INVALID),
+        ("empty segments a..b", "a..b".to_owned(), INVALID),
+        ("dots only", "....".to_owned(), INVALID),
+        ("a lone dot", ".".to_owned(), INVALID),
+    ]
+}
+
+#[tokio::test]
+async fn a_hand_crafted_token_is_accepted() {
+    // The refusal cases below change one thing each from this token: it must pass,
+    // or they would prove nothing.
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    let token = signed(&access_claims());
+    assert_eq!(
+        token.split('.').next(),
+        auth.codec()
+            .issue_pair("c")
+            .unwrap()
+            .access_token
+            .split('.')
+            .next()
+    );
+    server.assert_accepted(&token, "c").await;
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_their_stable_message() {
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    for (case, token, message) in refusal_cases() {
+        server.assert_refused(case, &token, message).await;
+    }
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_in_stored_mode_too() {
+    let auth = stored();
+    let server = Server::start(&auth).await;
+    for (case, token, message) in refusal_cases() {
+        server.assert_refused(case, &token, message).await;
+    }
+    // Well-formed and correctly signed, but never issued: not the client's current token.
+    server
+        .assert_refused(
+            "valid but not stored",
+            &signed(&access_claims()),
+            "Access token revoked",
+        )
+        .await;
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test]
+async fn a_64_kib_token_is_a_401_not_431_or_500() {
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    // hyper's HTTP/1 defaults (axum::serve) bound the whole head at ~400 KiB, not one
+    // header, so 64 KiB reaches the layer, which refuses tokens above 8 KiB unread.
+    let mut padded = access_claims();
+    padded["pad"] = json!("p".repeat(64 * 1024));
+    let big_but_signed = signed(&padded);
+    assert!(big_but_signed.len() > 64 * 1024);
+    server
+        .assert_refused("64 KiB, correctly signed", &big_but_signed, INVALID)
+        .await;
+    server
+        .assert_refused("64 KiB of garbage", &"x".repeat(64 * 1024), INVALID)
+        .await;
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test]
+async fn non_utf8_header_bytes_are_a_401() {
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    for header in [
+        &b"ACCESS-TOKEN: \xff\xfe\x80token"[..],
+        &b"ACCESS-TOKEN: eyJ\xc3\x28.abc.def"[..],
+        &b"Authorization: Bearer \xff\xfe\x80token"[..],
+    ] {
+        let mut request = b"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".to_vec();
+        request.extend_from_slice(header);
+        request.extend_from_slice(b"\r\n\r\n");
+        let (status, body) = server.raw(&request).await;
+        let shown = String::from_utf8_lossy(header);
+        assert_eq!(status, 401, "{shown}: {body}");
+        assert_eq!(body, detail(INVALID), "{shown}");
+    }
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test]
+async fn absent_or_foreign_credentials_are_missing() {
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    let token = signed(&access_claims());
+    for (header, value) in [
+        ("authorization", "Bearer".to_owned()),
+        ("authorization", "Bearer    ".to_owned()),
+        ("authorization", "Basic xxx".to_owned()),
+        ("authorization", format!("Basic {}", b64("user:pass"))),
+        // A valid token under a scheme other than Bearer is not an access token.
+        ("authorization", format!("Token {token}")),
+        ("access-token", String::new()),
+        ("access-token", "   ".to_owned()),
+        ("x-unrelated", token.clone()),
+    ] {
+        let (status, challenge, body) = server.get(header, &value).await;
+        assert_eq!(status, 401, "{header}: {value}");
+        assert_eq!(body, detail(MISSING), "{header}: {value}");
+        assert_eq!(challenge.as_deref(), Some("Bearer"), "{header}: {value}");
+    }
+    let response = server.client.get(server.url()).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.text().await.unwrap(), detail(MISSING));
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test]
+async fn valid_tokens_pass_in_stateless_mode() {
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+    server.assert_accepted(&pair.access_token, "c").await;
+    // Stateless: a second pair does not revoke the first.
+    let second = auth.issue(Some("c")).await.unwrap();
+    server.assert_accepted(&second.access_token, "c").await;
+    server.assert_accepted(&pair.access_token, "c").await;
+    server
+        .assert_refused("refresh token", &pair.refresh_token, WRONG_TYPE)
+        .await;
+}
+
+#[tokio::test]
+async fn valid_tokens_pass_in_stored_mode() {
+    let auth = stored();
+    let server = Server::start(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+    server.assert_accepted(&pair.access_token, "c").await;
+    server
+        .assert_refused("refresh token", &pair.refresh_token, WRONG_TYPE)
+        .await;
+    // Stored: issuing a new pair revokes the old access token.
+    let second = auth.issue(Some("c")).await.unwrap();
+    server.assert_accepted(&second.access_token, "c").await;
+    server
+        .assert_refused(
+            "superseded access token",
+            &pair.access_token,
+            "Access token revoked",
+        )
+        .await;
+}
+
+/// Runs `script` with `python3 -c`. Fails (does not skip) when python3 is missing.
+fn python(script: &str, args: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "python3 is required by the HS256 interop tests and could not be run ({e}); \
+                 install it (CI does: apt-get install -y python3)"
+            )
+        })
+}
+
+/// PyJWT's layout with only the standard library: sorted compact header, compact
+/// claims in fastauth-api's order, HMAC-SHA256 over the UTF-8 bytes of the key string.
+const PY_MINT: &str = r#"
+import base64, hashlib, hmac, json, sys, time
+key, client_id = sys.argv[1], sys.argv[2]
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+now = int(time.time())
+header = json.dumps({"typ": "JWT", "alg": "HS256"}, separators=(",", ":"), sort_keys=True)
+claims = json.dumps({"client_id": client_id, "type": "access", "exp": now + 3600, "iat": now},
+                    separators=(",", ":"))
+signing_input = b64(header.encode()) + "." + b64(claims.encode())
+signature = hmac.new(key.encode("utf-8"), signing_input.encode("ascii"), hashlib.sha256).digest()
+print(signing_input + "." + b64(signature))
+"#;
+
+/// Verifies an HS256 token with the standard library and prints its header and claims
+/// as JSON; exits 2 on a bad signature, 3 on bad claims.
+const PY_VERIFY: &str = r#"
+import base64, hashlib, hmac, json, sys, time
+key, token = sys.argv[1], sys.argv[2]
+def unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+header_b64, claims_b64, signature_b64 = token.split(".")
+expected = hmac.new(key.encode("utf-8"), (header_b64 + "." + claims_b64).encode("ascii"),
+                    hashlib.sha256).digest()
+if not hmac.compare_digest(expected, unb64(signature_b64)):
+    print("bad signature", file=sys.stderr)
+    sys.exit(2)
+header = json.loads(unb64(header_b64))
+claims = json.loads(unb64(claims_b64))
+now = int(time.time())
+if header != {"alg": "HS256", "typ": "JWT"} or type(claims.get("exp")) is not int \
+        or claims["exp"] <= now or claims.get("type") not in ("access", "refresh"):
+    print("bad claims", file=sys.stderr)
+    sys.exit(3)
+print(json.dumps({"header": header, "claims": claims}))
+"#;
+
+#[tokio::test]
+async fn a_token_minted_by_python_is_accepted() {
+    let auth = stateless();
+    let server = Server::start(&auth).await;
+    let out = python(PY_MINT, &[KEY, "py-client"]);
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // Byte-for-byte the header our codec writes.
+    assert_eq!(
+        token.split('.').next(),
+        Some("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9")
+    );
+    server.assert_accepted(&token, "py-client").await;
+
+    // The same Python token, signed with another key, is refused.
+    let out = python(PY_MINT, &[OTHER_KEY, "py-client"]);
+    assert!(out.status.success());
+    let forged = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    server
+        .assert_refused("python token, other key", &forged, INVALID)
+        .await;
+}
+
+#[test]
+fn our_tokens_verify_in_python() {
+    let auth = stateless();
+    let pair = auth.codec().issue_pair("rust-client").unwrap();
+    for (token, token_type, lifetime) in [
+        (&pair.access_token, "access", 2_592_000),
+        (&pair.refresh_token, "refresh", 31_536_000),
+    ] {
+        let out = python(PY_VERIFY, &[KEY, token]);
+        assert!(
+            out.status.success(),
+            "python refused our {token_type} token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seen["header"], json!({"alg": "HS256", "typ": "JWT"}));
+        let claims = &seen["claims"];
+        assert_eq!(claims["client_id"], "rust-client");
+        assert_eq!(claims["type"], token_type);
+        let (exp, iat) = (claims["exp"].as_u64().unwrap(), claims["iat"].as_u64().unwrap());
+        assert_eq!(exp - iat, lifetime);
+        assert!(iat.abs_diff(now()) <= 60, "iat {iat} is not now");
+        // fastauth-api's four claims, plus a random `jti` so that same-second pairs differ.
+        let mut keys: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["client_id", "exp", "iat", "jti", "type"], "{claims}");
+        assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()), "{claims}");
+    }
+
+    // The Python verifier is a real one: a wrong key and a tampered payload fail there.
+    let out = python(PY_VERIFY, &[OTHER_KEY, &pair.access_token]);
+    assert_eq!(out.status.code(), Some(2), "wrong key accepted by python");
+    let mut parts: Vec<String> = pair.access_token.split('.').map(str::to_owned).collect();
+    let mut forged: Value = serde_json::from_slice(&unb64(&parts[1])).unwrap();
+    forged["client_id"] = json!("admin");
+    parts[1] = b64(forged.to_string());
+    let out = python(PY_VERIFY, &[KEY, &parts.join(".")]);
+    assert_eq!(out.status.code(), Some(2), "tampered token accepted by python");
+}
+
+#[test]
+fn the_selected_backend_matches_the_features() {
+    let _ = stateless();
+    let expected = if cfg!(feature = "aws_lc_rs") {
+        "aws_lc_rs"
+    } else {
+        "rust_crypto"
+    };
+    assert_eq!(fastauth::jwt_backend_name(), expected);
+}
+
+#[cfg(all(feature = "rust_crypto", feature = "aws_lc_rs"))]
+#[test]
+fn both_backends_agree_on_hs256() {
+    use jsonwebtoken::{
+        DecodingKey,
+        crypto::{CryptoProvider, aws_lc, rust_crypto},
+    };
+
+    // Build first: fastauth installs its provider, so that the process-wide default
+    // used by `sign` below is settled.
+    let auth = stateless();
+    let providers: [(&str, &CryptoProvider); 2] = [
+        ("rust_crypto", &rust_crypto::DEFAULT_PROVIDER),
+        ("aws_lc_rs", &aws_lc::DEFAULT_PROVIDER),
+    ];
+    let encoding = EncodingKey::from_secret(KEY.as_bytes());
+    let decoding = DecodingKey::from_secret(KEY.as_bytes());
+    let message = format!("{}.{}", b64(HS256_HEADER), b64(access_claims().to_string()));
+
+    let signatures: Vec<Vec<u8>> = providers
+        .iter()
+        .map(|(name, provider)| {
+            let signer = (provider.signer_factory)(&Algorithm::HS256, &encoding)
+                .unwrap_or_else(|e| panic!("{name}: no HS256 signer: {e}"));
+            signer.try_sign(message.as_bytes()).unwrap()
+        })
+        .collect();
+    assert_eq!(signatures[0].len(), 32);
+    assert_eq!(signatures[0], signatures[1], "the backends disagree");
+    // And the process default (whichever fastauth selected) signs the same.
+    let default = jsonwebtoken::crypto::sign(message.as_bytes(), &encoding, Algorithm::HS256).unwrap();
+    assert_eq!(unb64(&default), signatures[0]);
+
+    let pair = auth.codec().issue_pair("c").unwrap();
+    for token in [&pair.access_token, &pair.refresh_token] {
+        let (signing_input, signature) = token.rsplit_once('.').unwrap();
+        let signature = unb64(signature);
+        let mut tampered = signature.clone();
+        tampered[0] ^= 1;
+        for (name, provider) in providers {
+            let verifier = (provider.verifier_factory)(&Algorithm::HS256, &decoding)
+                .unwrap_or_else(|e| panic!("{name}: no HS256 verifier: {e}"));
+            assert!(
+                verifier.verify(signing_input.as_bytes(), &signature).is_ok(),
+                "{name} rejects our token"
+            );
+            assert!(
+                verifier.verify(signing_input.as_bytes(), &tampered).is_err(),
+                "{name} accepts a tampered signature"
+            );
+        }
+    }
+}

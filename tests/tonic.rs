@@ -1,0 +1,367 @@
+//! `FastAuthLayer` in a tonic server, over real sockets, seen by a real tonic client
+//! (tonic-health's `HealthClient`, so no protoc is needed).
+
+#![cfg(feature = "tonic")]
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use fastauth::{FastAuth, MemoryTokenStore, StoreError, TokenStore, store::StoredTokens};
+use tokio::net::TcpListener;
+use tonic::{
+    Code, Request, Status,
+    transport::{Channel, Server, server::TcpIncoming},
+};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tower::Layer;
+
+const KEY: &str = "tonic-test-key-of-at-least-thirty-two-bytes";
+const MASTER: &str = "tonic-master-secret";
+
+fn auth_builder() -> fastauth::FastAuthBuilder {
+    FastAuth::builder()
+        .ignore_environment()
+        .cryptography_key(KEY)
+        .master_token(MASTER)
+}
+
+/// A listener on 127.0.0.1 with a free port, as tonic wants it.
+async fn bind() -> (TcpIncoming, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (TcpIncoming::from(listener), addr)
+}
+
+async fn client(addr: SocketAddr) -> HealthClient<Channel> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel)
+}
+
+/// A `Check` request for the overall server health, with the given metadata.
+fn check(metadata: &[(&'static str, &str)]) -> Request<HealthCheckRequest> {
+    let mut request = Request::new(HealthCheckRequest {
+        service: String::new(),
+    });
+    for (name, value) in metadata {
+        request
+            .metadata_mut()
+            .insert(*name, value.parse().expect("ASCII metadata"));
+    }
+    request
+}
+
+async fn assert_serving(client: &mut HealthClient<Channel>, metadata: &[(&'static str, &str)]) {
+    let response = client
+        .check(check(metadata))
+        .await
+        .unwrap_or_else(|status| panic!("expected SERVING, got {status:?}"));
+    assert_eq!(response.into_inner().status, ServingStatus::Serving as i32);
+}
+
+async fn assert_refused(
+    client: &mut HealthClient<Channel>,
+    metadata: &[(&'static str, &str)],
+    code: Code,
+    message: &str,
+) {
+    let status: Status = client
+        .check(check(metadata))
+        .await
+        .expect_err("the request must be refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(status.message(), message, "{status:?}");
+}
+
+#[tokio::test]
+async fn unlisted_grpc_path_passes_without_a_token() {
+    let auth = auth_builder()
+        .access_paths(["/api", "/other.v1.Service"])
+        .master_paths(["/admin"])
+        .build()
+        .unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (incoming, addr) = bind().await;
+    tokio::spawn(
+        Server::builder()
+            .layer(auth.layer())
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+    let mut client = client(addr).await;
+
+    assert_serving(&mut client, &[]).await;
+}
+
+#[tokio::test]
+async fn server_layer_protects_an_access_level_service() {
+    let auth = auth_builder()
+        .access_paths(["/grpc.health.v1.Health"])
+        .build()
+        .unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (incoming, addr) = bind().await;
+    tokio::spawn(
+        Server::builder()
+            .layer(auth.layer())
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+    let mut client = client(addr).await;
+    let pair = auth.issue(Some("c1")).await.unwrap();
+
+    assert_refused(&mut client, &[], Code::Unauthenticated, "Access token missing").await;
+    assert_refused(
+        &mut client,
+        &[("access-token", "not-a-jwt")],
+        Code::Unauthenticated,
+        "Unauthorized Access Token",
+    )
+    .await;
+    assert_refused(
+        &mut client,
+        &[("authorization", "Bearer not.a.jwt")],
+        Code::Unauthenticated,
+        "Unauthorized Access Token",
+    )
+    .await;
+    // A token signed with another key is no token of this deployment.
+    let foreign = FastAuth::builder()
+        .ignore_environment()
+        .cryptography_key("another-key-also-at-least-thirty-two-bytes")
+        .stateless()
+        .build()
+        .unwrap()
+        .codec()
+        .issue_pair("c1")
+        .unwrap();
+    assert_refused(
+        &mut client,
+        &[("access-token", &foreign.access_token)],
+        Code::Unauthenticated,
+        "Unauthorized Access Token",
+    )
+    .await;
+    assert_refused(
+        &mut client,
+        &[("access-token", &pair.refresh_token)],
+        Code::Unauthenticated,
+        "Wrong token type",
+    )
+    .await;
+    // The master token is not an access token.
+    assert_refused(
+        &mut client,
+        &[("master-token", MASTER)],
+        Code::Unauthenticated,
+        "Access token missing",
+    )
+    .await;
+
+    assert_serving(&mut client, &[("access-token", &pair.access_token)]).await;
+    let bearer = format!("Bearer {}", pair.access_token);
+    assert_serving(&mut client, &[("authorization", &bearer)]).await;
+}
+
+#[tokio::test]
+async fn master_level_on_a_grpc_method() {
+    let auth = auth_builder()
+        .master_paths(["/grpc.health.v1.Health/Check"])
+        .build()
+        .unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (incoming, addr) = bind().await;
+    tokio::spawn(
+        Server::builder()
+            .layer(auth.layer())
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+    let mut client = client(addr).await;
+
+    assert_refused(&mut client, &[], Code::Unauthenticated, "Master token missing").await;
+    assert_refused(
+        &mut client,
+        &[("master-token", "not-the-master-token")],
+        Code::Unauthenticated,
+        "Unauthorized Master Token",
+    )
+    .await;
+    // An access token does not open a master-level method.
+    let pair = auth.codec().issue_pair("c1").unwrap();
+    assert_refused(
+        &mut client,
+        &[("access-token", &pair.access_token)],
+        Code::Unauthenticated,
+        "Master token missing",
+    )
+    .await;
+    assert_serving(&mut client, &[("master-token", MASTER)]).await;
+
+    // The pattern names one method: the service's other method is not protected.
+    let mut stream = client
+        .watch(check(&[]))
+        .await
+        .expect("Watch is not a protected method")
+        .into_inner();
+    let first = stream.message().await.unwrap().expect("a first status");
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+}
+
+#[tokio::test]
+async fn layer_wraps_one_named_service() {
+    let auth = auth_builder()
+        .access_paths(["/grpc.health.v1.Health"])
+        .stateless()
+        .build()
+        .unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (incoming, addr) = bind().await;
+    // `add_service` needs `NamedService`, which the `tonic` feature passes through.
+    tokio::spawn(
+        Server::builder()
+            .add_service(auth.layer().layer(health))
+            .serve_with_incoming(incoming),
+    );
+    let mut client = client(addr).await;
+    let pair = auth.codec().issue_pair("c1").unwrap();
+
+    assert_refused(&mut client, &[], Code::Unauthenticated, "Access token missing").await;
+    assert_refused(
+        &mut client,
+        &[("access-token", "garbage")],
+        Code::Unauthenticated,
+        "Unauthorized Access Token",
+    )
+    .await;
+    assert_refused(
+        &mut client,
+        &[("access-token", &pair.refresh_token)],
+        Code::Unauthenticated,
+        "Wrong token type",
+    )
+    .await;
+    assert_serving(&mut client, &[("access-token", &pair.access_token)]).await;
+    let bearer = format!("Bearer {}", pair.access_token);
+    assert_serving(&mut client, &[("authorization", &bearer)]).await;
+}
+
+/// A store whose backend cannot be reached: every call fails.
+struct UnreachableStore;
+
+#[async_trait]
+impl TokenStore for UnreachableStore {
+    async fn save(&self, _: &str, _: &StoredTokens) -> Result<(), StoreError> {
+        Err(StoreError::new("connection refused"))
+    }
+
+    async fn load(&self, _: &str) -> Result<Option<StoredTokens>, StoreError> {
+        Err(StoreError::new("connection refused"))
+    }
+
+    async fn revoke(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::new("connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn unreachable_store_is_unavailable_not_unauthenticated() {
+    let auth = auth_builder()
+        .access_paths(["/grpc.health.v1.Health"])
+        .store(UnreachableStore)
+        .build()
+        .unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (incoming, addr) = bind().await;
+    tokio::spawn(
+        Server::builder()
+            .layer(auth.layer())
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+    let mut client = client(addr).await;
+    // Minted without the store, which cannot save it.
+    let pair = auth.codec().issue_pair("c1").unwrap();
+
+    assert_refused(
+        &mut client,
+        &[("access-token", &pair.access_token)],
+        Code::Unavailable,
+        "Token store unavailable",
+    )
+    .await;
+    // Decisions that need no store are still made.
+    assert_refused(&mut client, &[], Code::Unauthenticated, "Access token missing").await;
+    assert_refused(
+        &mut client,
+        &[("access-token", &pair.refresh_token)],
+        Code::Unauthenticated,
+        "Wrong token type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn stored_mode_revokes_the_previous_pair() {
+    let auth = auth_builder()
+        .access_paths(["/grpc.health.v1.Health"])
+        .store(MemoryTokenStore::new())
+        .build()
+        .unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let (incoming, addr) = bind().await;
+    tokio::spawn(
+        Server::builder()
+            .layer(auth.layer())
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+    let mut client = client(addr).await;
+
+    let first = auth.issue(Some("c1")).await.unwrap();
+    assert_serving(&mut client, &[("access-token", &first.access_token)]).await;
+
+    // Issued in the same second as the first: the pairs must still differ.
+    let second = auth.issue(Some("c1")).await.unwrap();
+    assert_ne!(first.access_token, second.access_token);
+    assert_refused(
+        &mut client,
+        &[("access-token", &first.access_token)],
+        Code::Unauthenticated,
+        "Access token revoked",
+    )
+    .await;
+    let bearer = format!("Bearer {}", first.access_token);
+    assert_refused(
+        &mut client,
+        &[("authorization", &bearer)],
+        Code::Unauthenticated,
+        "Access token revoked",
+    )
+    .await;
+    assert_serving(&mut client, &[("access-token", &second.access_token)]).await;
+
+    // Validly signed but never stored: refused as well.
+    let unstored = auth.codec().issue_pair("c2").unwrap();
+    assert_refused(
+        &mut client,
+        &[("access-token", &unstored.access_token)],
+        Code::Unauthenticated,
+        "Access token revoked",
+    )
+    .await;
+
+    auth.revoke("c1").await.unwrap();
+    assert_refused(
+        &mut client,
+        &[("access-token", &second.access_token)],
+        Code::Unauthenticated,
+        "Access token revoked",
+    )
+    .await;
+}
