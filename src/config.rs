@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::{
     auth::{FailureHandler, FastAuth, Shared},
     error::ConfigError,
+    keys::KeyRing,
     paths::PathRules,
     response::Rejection,
     store::{HttpTokenStore, MemoryTokenStore, TokenStore},
@@ -78,6 +79,18 @@ struct FileConfig {
     refresh_token_lifetime_secs: Option<u64>,
     #[serde(alias = "query-token")]
     query_token: Option<bool>,
+    #[serde(alias = "key-id")]
+    key_id: Option<String>,
+    #[serde(alias = "previous-keys")]
+    previous_keys: Option<Vec<PreviousKey>>,
+}
+
+/// An older key in the configuration file: `{"kid": "k1", "key": "…"}` (`kid` optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviousKey {
+    kid: Option<String>,
+    key: String,
 }
 
 /// Where a setting's effective value came from.
@@ -120,6 +133,8 @@ pub struct FastAuthBuilder {
     use_environment: bool,
     on_failure: Option<FailureHandler>,
     extra_master_headers: Vec<String>,
+    key_id: Option<String>,
+    previous_keys: Option<Vec<(Option<String>, String)>>,
 }
 
 impl fmt::Debug for FastAuthBuilder {
@@ -155,6 +170,8 @@ impl Default for FastAuthBuilder {
             use_environment: true,
             on_failure: None,
             extra_master_headers: Vec::new(),
+            key_id: None,
+            previous_keys: None,
         }
     }
 }
@@ -185,6 +202,32 @@ impl FastAuthBuilder {
     /// The key string that signs tokens (its UTF-8 bytes are the HMAC key, as in fastauth-api).
     pub fn cryptography_key(mut self, key: impl Into<String>) -> Self {
         self.cryptography_key = Some(key.into());
+        self
+    }
+
+    /// The key id (`kid`) of the current key. With one, issued tokens name their key in
+    /// their header, which is what lets the key be rotated later (see
+    /// [`previous_key`](Self::previous_key)). Without one, tokens have fastauth-api's header.
+    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
+        self.key_id = Some(kid.into());
+        self
+    }
+
+    /// An older key that still verifies the tokens it signed (those whose header names
+    /// `kid`), but signs nothing. Remove it to retire it. Replaces the file's list.
+    pub fn previous_key(mut self, kid: impl Into<String>, key: impl Into<String>) -> Self {
+        self.previous_keys
+            .get_or_insert_with(Vec::new)
+            .push((Some(kid.into()), key.into()));
+        self
+    }
+
+    /// An older key without key id: it verifies tokens whose header has no `kid` (such as
+    /// every token fastauth-api issued), for the first rotation away from such a key.
+    pub fn previous_key_without_kid(mut self, key: impl Into<String>) -> Self {
+        self.previous_keys
+            .get_or_insert_with(Vec::new)
+            .push((None, key.into()));
         self
     }
 
@@ -323,9 +366,15 @@ impl FastAuthBuilder {
             "CRYPTOGRAPHY_KEY",
         );
         let key = key.ok_or(ConfigError::MissingKey)?;
-        if key.len() < MIN_KEY_LEN {
-            return Err(ConfigError::WeakKey { len: key.len() });
-        }
+        let key_id = self.key_id.or(file.key_id);
+        let previous_keys = self
+            .previous_keys
+            .or_else(|| {
+                file.previous_keys
+                    .map(|keys| keys.into_iter().map(|k| (k.kid, k.key)).collect())
+            })
+            .unwrap_or_default();
+        let keys = KeyRing::new(&key, key_id.as_deref(), &previous_keys, self.leeway.as_secs())?;
 
         let (master_token, master_source) = pick(
             self.master_token,
@@ -397,6 +446,8 @@ impl FastAuthBuilder {
             access_paths = rules.access().len(),
             ?mode,
             store = store_kind,
+            key_id = ?key_id,
+            previous_keys = previous_keys.len(),
             jwt_backend = crate::jwt_backend::backend_name(),
             "fastauth configured"
         );
@@ -404,7 +455,7 @@ impl FastAuthBuilder {
         Ok(FastAuth::from_shared(Shared {
             rules,
             master_token,
-            codec: TokenCodec::new(&key, access_lifetime, refresh_lifetime, self.leeway),
+            codec: TokenCodec::new(keys, access_lifetime, refresh_lifetime, self.leeway),
             store,
             mode,
             prefix,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 mod future;
 mod jwt_backend;
+mod keys;
 mod layer;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]

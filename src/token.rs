@@ -7,14 +7,18 @@
 
 use std::{
     fmt,
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation, errors::ErrorKind};
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::verify::{Fast, FastVerifier};
+use crate::{
+    keys::KeyRing,
+    verify::{Fast, split},
+};
 
 /// Tokens longer than this are refused before any decoding work.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -118,6 +122,9 @@ pub enum TokenError {
     WrongType,
     /// The `client_id` claim is empty or too long.
     InvalidClientId,
+    /// The header's `kid` names no configured key (or the token has no `kid` and every
+    /// configured key has one).
+    UnknownKey,
 }
 
 impl fmt::Display for TokenError {
@@ -131,21 +138,17 @@ impl fmt::Display for TokenError {
             TokenError::NotYetValid => "token not yet valid",
             TokenError::WrongType => "wrong token type",
             TokenError::InvalidClientId => "invalid client_id",
+            TokenError::UnknownKey => "unknown key id",
         })
     }
 }
 
 impl std::error::Error for TokenError {}
 
-/// The fixed header, byte-for-byte what PyJWT and python-jose write.
-const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
-
-/// Issues and verifies HS256 tokens with one key.
+/// Issues HS256 tokens with the current key and verifies them with any configured key.
 #[derive(Clone)]
 pub struct TokenCodec {
-    fast: FastVerifier,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: Arc<KeyRing>,
     validation: Validation,
     access_lifetime: Duration,
     refresh_lifetime: Duration,
@@ -163,9 +166,9 @@ impl fmt::Debug for TokenCodec {
 }
 
 impl TokenCodec {
-    /// A codec for the given key string (its UTF-8 bytes are the HMAC key).
+    /// A codec signing with `keys`' current key (key strings' UTF-8 bytes are HMAC keys).
     pub(crate) fn new(
-        key: &str,
+        keys: KeyRing,
         access_lifetime: Duration,
         refresh_lifetime: Duration,
         leeway: Duration,
@@ -176,9 +179,7 @@ impl TokenCodec {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
         Self {
-            fast: FastVerifier::new(key.as_bytes(), HEADER_B64, leeway.as_secs()),
-            encoding: EncodingKey::from_secret(key.as_bytes()),
-            decoding: DecodingKey::from_secret(key.as_bytes()),
+            keys: Arc::new(keys),
             validation,
             access_lifetime,
             refresh_lifetime,
@@ -223,11 +224,12 @@ impl TokenCodec {
     /// Signs arbitrary claims with this codec's key.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
-        let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 48);
-        token.push_str(HEADER_B64);
+        let header = self.keys.signing_header_b64();
+        let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 48);
+        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), &self.encoding, Algorithm::HS256)
+        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), self.keys.encoding(), Algorithm::HS256)
             .map_err(|_| TokenError::InvalidSignature)?;
         token.push('.');
         token.push_str(&signature);
@@ -241,7 +243,16 @@ impl TokenCodec {
             return Err(TokenError::Malformed);
         }
         let mut scratch = Vec::with_capacity(token.len());
-        let (client_id, token_type, exp, iat, jti) = match self.fast.verify(token, now_secs(), &mut scratch) {
+        let fast = match split(token) {
+            Some((header, message, payload, signature)) => match self.keys.by_canonical_header(header) {
+                Some(key) => key
+                    .fast
+                    .verify(message, payload, signature, now_secs(), &mut scratch),
+                None => Fast::Fallback,
+            },
+            None => Fast::Fallback,
+        };
+        let (client_id, token_type, exp, iat, jti) = match fast {
             Fast::Valid(c) => (c.client_id, parse_type(&c.token_type)?, c.exp, c.iat, c.jti),
             Fast::Invalid(e) => return Err(e),
             Fast::Fallback => {
@@ -262,10 +273,12 @@ impl TokenCodec {
         })
     }
 
-    /// The reference path: jsonwebtoken's `decode` with HS256 only, `exp` required,
-    /// `nbf` checked. Also what the fast path falls back to.
+    /// The reference path: the header policy and key selection of `KeyRing::resolve`,
+    /// then jsonwebtoken's `decode` with HS256 only, `exp` required, `nbf` checked. Also
+    /// what the fast path falls back to.
     fn verify_with_jsonwebtoken(&self, token: &str) -> Result<WireClaims, TokenError> {
-        jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &self.validation)
+        let key = self.keys.resolve(token)?;
+        jsonwebtoken::decode::<WireClaims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| map_jwt_error(e.kind()))
     }
@@ -361,7 +374,7 @@ mod tests {
     fn codec() -> TokenCodec {
         crate::jwt_backend::ensure_ready().unwrap();
         TokenCodec::new(
-            "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=",
+            KeyRing::new("k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=", None, &[], 0).unwrap(),
             Duration::from_secs(2_592_000),
             Duration::from_secs(31_536_000),
             Duration::ZERO,
@@ -370,7 +383,7 @@ mod tests {
 
     #[test]
     fn header_is_the_python_one() {
-        let decoded = URL_SAFE_NO_PAD.decode(HEADER_B64).unwrap();
+        let decoded = URL_SAFE_NO_PAD.decode(codec().keys.signing_header_b64()).unwrap();
         assert_eq!(decoded, br#"{"alg":"HS256","typ":"JWT"}"#);
     }
 
@@ -440,7 +453,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode(payload)
         );
         let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &c.encoding, Algorithm::HS256).unwrap();
+            jsonwebtoken::crypto::sign(message.as_bytes(), c.keys.encoding(), Algorithm::HS256).unwrap();
         format!("{message}.{signature}")
     }
 

@@ -34,6 +34,15 @@ pub(crate) struct FastClaims<'a> {
     pub jti: Option<String>,
 }
 
+/// Splits a token as jsonwebtoken does: the signature after the last dot, the payload
+/// after the one before, and everything left of that is the header.
+/// Returns (header, message, payload, signature).
+pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
+    let (message, signature) = token.rsplit_once('.')?;
+    let (header, payload) = message.rsplit_once('.')?;
+    Some((header, message, payload, signature))
+}
+
 /// What the fast path concluded.
 pub(crate) enum Fast<'a> {
     /// Signature and `exp` verified, claims parsed.
@@ -48,34 +57,28 @@ pub(crate) enum Fast<'a> {
 #[derive(Clone)]
 pub(crate) struct FastVerifier {
     mac: Hmac<Sha256>,
-    header_b64: &'static str,
     leeway: u64,
 }
 
 impl FastVerifier {
-    pub(crate) fn new(key: &[u8], header_b64: &'static str, leeway: u64) -> Self {
+    pub(crate) fn new(key: &[u8], leeway: u64) -> Self {
         Self {
             // HMAC accepts keys of any length; this cannot fail.
             mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
-            header_b64,
             leeway,
         }
     }
 
-    /// Verifies `token` if it has the standard header. `scratch` is reused for the
-    /// decoded payload; the returned claims borrow from it.
-    pub(crate) fn verify<'s>(&self, token: &str, now: u64, scratch: &'s mut Vec<u8>) -> Fast<'s> {
-        // jsonwebtoken splits from the right: signature after the last dot, payload
-        // after the one before, and everything left of that is the header.
-        let Some((message, signature)) = token.rsplit_once('.') else {
-            return Fast::Fallback;
-        };
-        let Some((header, payload)) = message.rsplit_once('.') else {
-            return Fast::Fallback;
-        };
-        if header != self.header_b64 {
-            return Fast::Fallback;
-        }
+    /// Verifies a token whose header segment is this key's canonical header. `scratch`
+    /// is reused for the decoded payload; the returned claims borrow from it.
+    pub(crate) fn verify<'s>(
+        &self,
+        message: &str,
+        payload: &str,
+        signature: &str,
+        now: u64,
+        scratch: &'s mut Vec<u8>,
+    ) -> Fast<'s> {
         let mut sig = [0u8; 32];
         match URL_SAFE_NO_PAD.decode_slice(signature, &mut sig) {
             Ok(32) => {}

@@ -644,10 +644,11 @@ impl OwnRedis {
     /// Sends `signal` (such as `STOP` or `CONT`) to this server's process only.
     fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("the server is running").id();
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
+        // The shell's built-in `kill`: present wherever `sh` is, unlike /bin/kill.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {pid}")])
             .status()
-            .expect("run kill");
+            .expect("run sh");
         assert!(status.success(), "kill -{signal} {pid}");
     }
 

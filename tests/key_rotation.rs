@@ -1,0 +1,139 @@
+//! Key rotation: tokens name their key with `kid`; older keys verify until retired.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use fastauth::{AuthError, FastAuth};
+
+const K1: &str = "first-key-0123456789-0123456789-0123456789";
+const K2: &str = "second-key-0123456789-0123456789-0123456789";
+const K3: &str = "third-key-0123456789-0123456789-0123456789";
+
+fn header_of(token: &str) -> String {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+fn stateless(key: &str) -> fastauth::FastAuthBuilder {
+    FastAuth::builder()
+        .ignore_environment()
+        .cryptography_key(key)
+        .stateless()
+}
+
+#[test]
+fn a_full_rotation_from_a_key_without_kid() {
+    // Step 0: the deployment as fastauth-api had it, no key id.
+    let v1 = stateless(K1).build().unwrap();
+    let t1 = v1.codec().issue_pair("c").unwrap().access_token;
+    assert_eq!(header_of(&t1), r#"{"alg":"HS256","typ":"JWT"}"#);
+
+    // Step 1: a new current key with an id; the old one verifies what it signed.
+    let v2 = stateless(K2)
+        .key_id("k2")
+        .previous_key_without_kid(K1)
+        .build()
+        .unwrap();
+    let t2 = v2.codec().issue_pair("c").unwrap().access_token;
+    assert_eq!(header_of(&t2), r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#);
+    assert!(v2.verify_access_stateless(&t1).is_ok(), "old tokens keep working");
+    assert!(v2.verify_access_stateless(&t2).is_ok());
+    // The old deployment does not know k2.
+    assert_eq!(
+        v1.verify_access_stateless(&t2).unwrap_err(),
+        AuthError::InvalidAccessToken
+    );
+
+    // Step 2: the next key; K1 retired, K2 still verifying.
+    let v3 = stateless(K3).key_id("k3").previous_key("k2", K2).build().unwrap();
+    let t3 = v3.codec().issue_pair("c").unwrap().access_token;
+    assert!(v3.verify_access_stateless(&t3).is_ok());
+    assert!(v3.verify_access_stateless(&t2).is_ok());
+    assert_eq!(
+        v3.verify_access_stateless(&t1).unwrap_err(),
+        AuthError::InvalidAccessToken,
+        "K1 is retired"
+    );
+
+    // Refresh tokens signed by an older key are exchanged for a pair signed by the current one.
+    let refresh2 = v2.codec().issue_pair("c").unwrap().refresh_token;
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let pair = rt.block_on(v3.refresh(&refresh2)).unwrap();
+    assert_eq!(
+        header_of(&pair.access_token),
+        r#"{"alg":"HS256","typ":"JWT","kid":"k3"}"#
+    );
+}
+
+#[test]
+fn a_kid_that_names_no_key_is_refused() {
+    let v2 = stateless(K2).key_id("k2").build().unwrap();
+    let token = v2.codec().issue_pair("c").unwrap().access_token;
+    let v_other = stateless(K2).key_id("other").build().unwrap();
+    assert_eq!(
+        v_other.verify_access_stateless(&token).unwrap_err(),
+        AuthError::InvalidAccessToken
+    );
+    // Same key, but this deployment expects every token to name its key.
+    let v1_token = stateless(K2)
+        .build()
+        .unwrap()
+        .codec()
+        .issue_pair("c")
+        .unwrap()
+        .access_token;
+    assert_eq!(
+        v2.verify_access_stateless(&v1_token).unwrap_err(),
+        AuthError::InvalidAccessToken
+    );
+}
+
+#[test]
+fn key_sets_are_checked_at_build_time() {
+    let err = stateless(K1).key_id("bad id").build().unwrap_err();
+    assert!(err.to_string().contains("bad id"), "{err}");
+    let err = stateless(K1)
+        .key_id("k")
+        .previous_key("k", K2)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("used twice"), "{err}");
+    let err = stateless(K1).previous_key_without_kid(K2).build().unwrap_err();
+    assert!(err.to_string().contains("no key id"), "{err}");
+    let err = stateless(K1)
+        .key_id("k2")
+        .previous_key("k1", "short")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("5 bytes"), "{err}");
+}
+
+#[test]
+fn previous_keys_from_the_config_file() {
+    let path = std::env::temp_dir().join(format!("fastauth-rotation-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        format!(r#"{{"cryptography_key":"{K3}","key_id":"k3","previous_keys":[{{"kid":"k2","key":"{K2}"}},{{"key":"{K1}"}}],"token_mode":"stateless"}}"#),
+    )
+    .unwrap();
+    let auth = FastAuth::from_file(&path)
+        .unwrap()
+        .ignore_environment()
+        .build()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let t1 = stateless(K1)
+        .build()
+        .unwrap()
+        .codec()
+        .issue_pair("c")
+        .unwrap()
+        .access_token;
+    let t2 = stateless(K2)
+        .key_id("k2")
+        .build()
+        .unwrap()
+        .codec()
+        .issue_pair("c")
+        .unwrap()
+        .access_token;
+    assert!(auth.verify_access_stateless(&t1).is_ok());
+    assert!(auth.verify_access_stateless(&t2).is_ok());
+}
