@@ -1,7 +1,13 @@
 //! [`FastAuth`]: the built configuration, shared by the layer and the token router,
 //! and the decisions both of them make.
 
-use std::{fmt, path::Path, sync::Arc};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
 
 use http::HeaderMap;
 
@@ -10,6 +16,7 @@ use crate::{
     crypto::constant_time_eq,
     error::{AuthError, ConfigError, StoreError},
     layer::FastAuthLayer,
+    limiter::FailureLimiter,
     paths::{Level, PathRules},
     response::Rejection,
     router::TokenRouter,
@@ -20,9 +27,43 @@ use crate::{
 pub(crate) type FailureHandler =
     Arc<dyn Fn(&Rejection) -> http::Response<bytes::Bytes> + Send + Sync + 'static>;
 
+pub(crate) type AddressExtractor = Arc<dyn Fn(&http::Extensions) -> Option<IpAddr> + Send + Sync + 'static>;
+
+/// The longest master token header accepted; longer ones are refused before any work.
+pub const MAX_MASTER_TOKEN_LEN: usize = 1024;
+
+/// The configured master secret: the token itself, or only its SHA-256 digest, so
+/// that the configuration file holds no usable secret.
+pub(crate) enum MasterSecret {
+    None,
+    Plain(String),
+    Sha256([u8; 32]),
+}
+
+impl MasterSecret {
+    pub(crate) fn is_none(&self) -> bool {
+        matches!(self, MasterSecret::None)
+    }
+
+    fn matches(&self, presented: &str) -> bool {
+        if presented.is_empty() || presented.len() > MAX_MASTER_TOKEN_LEN {
+            return false;
+        }
+        match self {
+            MasterSecret::None => false,
+            MasterSecret::Plain(expected) => constant_time_eq(presented, expected),
+            MasterSecret::Sha256(digest) => {
+                use sha2::Digest;
+                let presented: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+                subtle::ConstantTimeEq::ct_eq(&presented[..], &digest[..]).into()
+            }
+        }
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) rules: PathRules,
-    pub(crate) master_token: Option<String>,
+    pub(crate) master: MasterSecret,
     pub(crate) codec: TokenCodec,
     pub(crate) store: Arc<dyn TokenStore>,
     pub(crate) mode: TokenMode,
@@ -31,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) allow_preflight: bool,
     pub(crate) on_failure: Option<FailureHandler>,
     pub(crate) extra_master_headers: Vec<http::HeaderName>,
+    pub(crate) limiter: Option<FailureLimiter>,
+    pub(crate) client_address: Option<AddressExtractor>,
 }
 
 /// Token authentication, configured: hands out the [`FastAuthLayer`] and the
@@ -47,7 +90,7 @@ impl fmt::Debug for FastAuth {
             .field("rules", &self.shared.rules)
             .field(
                 "master_token",
-                &self.shared.master_token.as_ref().map(|_| "<redacted>"),
+                &(!self.shared.master.is_none()).then_some("<redacted>"),
             )
             .field("codec", &self.shared.codec)
             .field("mode", &self.shared.mode)
@@ -176,14 +219,82 @@ impl FastAuth {
                     .find_map(|h| headers.get(h))
             })
             .ok_or(AuthError::MissingMasterToken)?;
-        let Some(expected) = &self.shared.master_token else {
-            return Err(AuthError::InvalidMasterToken);
-        };
         let presented = presented.to_str().map_err(|_| AuthError::InvalidMasterToken)?;
-        if constant_time_eq(presented, expected) {
+        if self.shared.master.matches(presented) {
             Ok(())
         } else {
             Err(AuthError::InvalidMasterToken)
+        }
+    }
+
+    /// The client address of a request, for the brute-force protection: the configured
+    /// extractor, else a `SocketAddr` or `IpAddr` in the extensions, else (feature
+    /// `axum`) axum's `ConnectInfo<SocketAddr>`.
+    pub fn client_address(&self, extensions: &http::Extensions) -> Option<IpAddr> {
+        if let Some(extract) = &self.shared.client_address {
+            return extract(extensions);
+        }
+        if let Some(addr) = extensions.get::<SocketAddr>() {
+            return Some(addr.ip());
+        }
+        if let Some(ip) = extensions.get::<IpAddr>() {
+            return Some(*ip);
+        }
+        #[cfg(feature = "axum")]
+        if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+            return Some(info.0.ip());
+        }
+        None
+    }
+
+    /// Refuses a locked-out address before any credential work.
+    pub(crate) fn check_not_locked_out(&self, ip: Option<IpAddr>) -> Result<(), (AuthError, Duration)> {
+        match (&self.shared.limiter, ip) {
+            (Some(limiter), Some(ip)) => limiter
+                .check(ip)
+                .map_err(|retry_after| (AuthError::TooManyAttempts, retry_after)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed credential check of `ip`.
+    pub(crate) fn record_failure(&self, ip: Option<IpAddr>) {
+        let Some(limiter) = &self.shared.limiter else {
+            return;
+        };
+        match ip {
+            Some(ip) => {
+                if limiter.record_failure(ip).is_err() {
+                    tracing::warn!(target: "fastauth", client_ip = %ip, "too many failed attempts: address locked out");
+                }
+            }
+            None => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(
+                        target: "fastauth",
+                        "a credential check failed on a request without a client address: brute-force \
+                         protection cannot count it (serve with connect info, or set client_address)"
+                    );
+                });
+            }
+        }
+    }
+
+    /// The master check with brute-force protection: a locked-out address is refused
+    /// first, and a wrong master token counts as a failure.
+    pub(crate) fn check_master_limited(
+        &self,
+        headers: &HeaderMap,
+        ip: Option<IpAddr>,
+    ) -> Result<(), (AuthError, Option<Duration>)> {
+        self.check_not_locked_out(ip).map_err(|(e, d)| (e, Some(d)))?;
+        match self.check_master(headers) {
+            Err(AuthError::InvalidMasterToken) => {
+                self.record_failure(ip);
+                Err((AuthError::InvalidMasterToken, None))
+            }
+            other => other.map_err(|e| (e, None)),
         }
     }
 

@@ -16,9 +16,10 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
-    auth::{FailureHandler, FastAuth, Shared},
+    auth::{AddressExtractor, FailureHandler, FastAuth, MasterSecret, Shared},
     error::ConfigError,
     keys::KeyRing,
+    limiter::{FailureLimit, FailureLimiter},
     paths::PathRules,
     response::Rejection,
     store::{HttpTokenStore, MemoryTokenStore, TokenStore},
@@ -53,6 +54,8 @@ pub enum TokenMode {
 struct FileConfig {
     #[serde(alias = "master-token")]
     master_token: Option<String>,
+    #[serde(alias = "master-token-sha256")]
+    master_token_sha256: Option<String>,
     #[serde(alias = "cryptography-key", alias = "crypto-key", alias = "crypto_key")]
     cryptography_key: Option<String>,
     #[serde(
@@ -133,6 +136,9 @@ pub struct FastAuthBuilder {
     use_environment: bool,
     on_failure: Option<FailureHandler>,
     extra_master_headers: Vec<String>,
+    master_token_sha256: Option<String>,
+    failure_limit: Option<FailureLimit>,
+    client_address: Option<AddressExtractor>,
     key_id: Option<String>,
     previous_keys: Option<Vec<(Option<String>, String)>>,
 }
@@ -170,6 +176,9 @@ impl Default for FastAuthBuilder {
             use_environment: true,
             on_failure: None,
             extra_master_headers: Vec::new(),
+            master_token_sha256: None,
+            failure_limit: Some(FailureLimit::default()),
+            client_address: None,
             key_id: None,
             previous_keys: None,
         }
@@ -202,6 +211,33 @@ impl FastAuthBuilder {
     /// The key string that signs tokens (its UTF-8 bytes are the HMAC key, as in fastauth-api).
     pub fn cryptography_key(mut self, key: impl Into<String>) -> Self {
         self.cryptography_key = Some(key.into());
+        self
+    }
+
+    /// The master token given only as the hex SHA-256 digest of its UTF-8 bytes
+    /// (`fastauth hash-master-token` prints it), so the configuration holds no usable
+    /// secret. The master token must then be a long random string: a digest does not
+    /// slow down guessing of a weak one.
+    pub fn master_token_sha256(mut self, hex_digest: impl Into<String>) -> Self {
+        self.master_token_sha256 = Some(hex_digest.into());
+        self
+    }
+
+    /// Brute-force protection on master-token checks and the token endpoints (on by
+    /// default, see [`FailureLimit`]); `None` turns it off.
+    pub fn failure_limit(mut self, limit: Option<FailureLimit>) -> Self {
+        self.failure_limit = limit;
+        self
+    }
+
+    /// How to find a request's client address for the brute-force protection, when it is
+    /// not a `SocketAddr`/`IpAddr` extension or axum's `ConnectInfo` (for example tonic's
+    /// `TcpConnectInfo`, or a trusted proxy header).
+    pub fn client_address<F>(mut self, extract: F) -> Self
+    where
+        F: Fn(&http::Extensions) -> Option<std::net::IpAddr> + Send + Sync + 'static,
+    {
+        self.client_address = Some(Arc::new(extract));
         self
     }
 
@@ -385,11 +421,18 @@ impl FastAuthBuilder {
         if master_token.as_ref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::EmptyMasterToken);
         }
+        let master_digest = self.master_token_sha256.or(file.master_token_sha256);
+        let master = match (master_token, master_digest) {
+            (Some(_), Some(_)) => return Err(ConfigError::AmbiguousMasterToken),
+            (Some(token), None) => MasterSecret::Plain(token),
+            (None, Some(hex)) => MasterSecret::Sha256(parse_sha256(&hex)?),
+            (None, None) => MasterSecret::None,
+        };
 
         let master_paths = self.master_paths.or(file.master_token_paths).unwrap_or_default();
         let access_paths = self.access_paths.or(file.access_token_paths).unwrap_or_default();
         let rules = PathRules::new(&master_paths, &access_paths)?;
-        if !rules.master().is_empty() && master_token.is_none() {
+        if !rules.master().is_empty() && master.is_none() {
             return Err(ConfigError::MasterPathsWithoutMasterToken);
         }
 
@@ -442,6 +485,7 @@ impl FastAuthBuilder {
             file = ?self.file_path,
             cryptography_key_source = %key_source.expect("a key was found"),
             master_token_source = %master_source.map_or("unset".to_owned(), |s| s.to_string()),
+            master_token_hashed = matches!(master, MasterSecret::Sha256(_)),
             master_paths = rules.master().len(),
             access_paths = rules.access().len(),
             ?mode,
@@ -454,7 +498,7 @@ impl FastAuthBuilder {
 
         Ok(FastAuth::from_shared(Shared {
             rules,
-            master_token,
+            master,
             codec: TokenCodec::new(keys, access_lifetime, refresh_lifetime, self.leeway),
             store,
             mode,
@@ -463,6 +507,8 @@ impl FastAuthBuilder {
             allow_preflight: self.allow_preflight,
             on_failure: self.on_failure,
             extra_master_headers,
+            limiter: self.failure_limit.map(FailureLimiter::new),
+            client_address: self.client_address,
         }))
     }
 }
@@ -484,6 +530,22 @@ fn pick(
         return (Some(v), Some(Source::Environment));
     }
     (None, None)
+}
+
+fn parse_sha256(hex: &str) -> Result<[u8; 32], ConfigError> {
+    let hex = hex.trim();
+    let invalid = || ConfigError::InvalidValue {
+        field: "master_token_sha256",
+        reason: "must be 64 hexadecimal digits (the SHA-256 digest of the master token)".into(),
+    };
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(invalid());
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+    }
+    Ok(digest)
 }
 
 fn normalise_prefix(prefix: &str) -> Result<String, ConfigError> {

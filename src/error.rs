@@ -22,6 +22,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// | `WrongTokenType` | 401 | 16 | `Wrong token type` |
 /// | `RevokedAccessToken` | 401 | 16 | `Access token revoked` |
 /// | `StoreUnavailable` | 503 | 14 | `Token store unavailable` |
+/// | `TooManyAttempts` | 429 | 8 | `Too many failed attempts` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthError {
@@ -41,6 +42,9 @@ pub enum AuthError {
     RevokedAccessToken,
     /// Stored mode: the token store could not be reached, so no decision could be made.
     StoreUnavailable,
+    /// The client address failed too many credential checks and is locked out for a while
+    /// (see [`FailureLimit`](crate::FailureLimit)).
+    TooManyAttempts,
 }
 
 impl AuthError {
@@ -55,6 +59,7 @@ impl AuthError {
             AuthError::WrongTokenType => "Wrong token type",
             AuthError::RevokedAccessToken => "Access token revoked",
             AuthError::StoreUnavailable => "Token store unavailable",
+            AuthError::TooManyAttempts => "Too many failed attempts",
         }
     }
 
@@ -69,21 +74,25 @@ impl AuthError {
             AuthError::WrongTokenType => "wrong_token_type",
             AuthError::RevokedAccessToken => "revoked_access_token",
             AuthError::StoreUnavailable => "store_unavailable",
+            AuthError::TooManyAttempts => "too_many_attempts",
         }
     }
 
-    /// The HTTP status: 401 for a decided "no", 503 when no decision could be made.
+    /// The HTTP status: 401 for a decided "no", 503 when no decision could be made,
+    /// 429 for a locked-out address.
     pub const fn status(self) -> StatusCode {
         match self {
             AuthError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The gRPC status code: 16 (UNAUTHENTICATED) or 14 (UNAVAILABLE).
+    /// The gRPC status code: 16 (UNAUTHENTICATED), 14 (UNAVAILABLE) or 8 (RESOURCE_EXHAUSTED).
     pub const fn grpc_code(self) -> i32 {
         match self {
             AuthError::StoreUnavailable => 14,
+            AuthError::TooManyAttempts => 8,
             _ => 16,
         }
     }
@@ -131,6 +140,8 @@ pub enum ConfigError {
     },
     /// A master token was configured but is empty (or only whitespace).
     EmptyMasterToken,
+    /// Both a master token and its hash were configured: which one counts would be a guess.
+    AmbiguousMasterToken,
     /// Master-level paths are listed but no master token is configured: they would be unreachable.
     MasterPathsWithoutMasterToken,
     /// A path pattern cannot be compiled.
@@ -180,6 +191,9 @@ impl fmt::Display for ConfigError {
             ConfigError::EmptyMasterToken => {
                 f.write_str("the master token is empty: an empty master token would never be safe")
             }
+            ConfigError::AmbiguousMasterToken => f.write_str(
+                "both a master token and a master token hash are configured: keep only one",
+            ),
             ConfigError::MasterPathsWithoutMasterToken => f.write_str(
                 "master_token_paths are configured but no master token is: set `master_token` \
                  in fastauth.config.json, the MASTER_TOKEN environment variable, or FastAuthBuilder::master_token",

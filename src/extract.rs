@@ -42,12 +42,8 @@ pub struct MissingClaims;
 
 impl IntoResponse for MissingClaims {
     fn into_response(self) -> Response {
-        let response: http::Response<Bytes> = Rejection {
-            error: AuthError::MissingAccessToken,
-            level: Level::Access,
-            protocol: Protocol::Http,
-        }
-        .default_response();
+        let response: http::Response<Bytes> =
+            Rejection::new(AuthError::MissingAccessToken, Level::Access, Protocol::Http).default_response();
         response.map(axum_core::body::Body::from)
     }
 }

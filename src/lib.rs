@@ -14,6 +14,7 @@ mod future;
 mod jwt_backend;
 mod keys;
 mod layer;
+mod limiter;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub mod openapi;
@@ -36,6 +37,7 @@ pub use extract::ClientId;
 pub use future::ResponseFuture;
 pub use jwt_backend::backend_name as jwt_backend_name;
 pub use layer::FastAuthLayer;
+pub use limiter::FailureLimit;
 pub use paths::Level;
 pub use router::{TokenRouter, TokenRouterFuture};
 pub use service::{ACCESS_TOKEN_HEADER, ACCESS_TOKEN_QUERY, FastAuthService, MASTER_TOKEN_HEADER};

@@ -37,18 +37,36 @@ pub struct Rejection {
     pub level: Level,
     /// HTTP or gRPC.
     pub protocol: Protocol,
+    /// For [`AuthError::TooManyAttempts`]: how long the address stays locked out.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Rejection {
+    /// A rejection without `Retry-After`.
+    pub fn new(error: AuthError, level: Level, protocol: Protocol) -> Self {
+        Self {
+            error,
+            level,
+            protocol,
+            retry_after: None,
+        }
+    }
+
     /// The response fastauth sends by default: for HTTP a JSON body
     /// `{"detail":"<message>"}` (fastauth-api's shape) with 401 or 503 and, for access
     /// tokens, `WWW-Authenticate`; for gRPC HTTP 200 with `grpc-status` and
     /// `grpc-message` and no body.
     pub fn default_response(&self) -> Response<Bytes> {
-        match self.protocol {
+        let mut response = match self.protocol {
             Protocol::Http => http_rejection(self.error),
             Protocol::Grpc => grpc_rejection(self.error),
+        };
+        if let Some(retry_after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_value(retry_after));
         }
+        response
     }
 }
 
@@ -83,6 +101,12 @@ fn grpc_rejection(error: AuthError) -> Response<Bytes> {
     // Every message is printable ASCII without '%', so it needs no percent-encoding.
     headers.insert("grpc-message", HeaderValue::from_static(error.message()));
     response
+}
+
+/// Whole seconds, rounded up, at least 1.
+pub(crate) fn retry_after_value(after: std::time::Duration) -> HeaderValue {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
 }
 
 pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
@@ -134,12 +158,8 @@ mod tests {
 
     #[test]
     fn http_rejection_is_python_shaped() {
-        let r = Rejection {
-            error: AuthError::ExpiredAccessToken,
-            level: Level::Access,
-            protocol: Protocol::Http,
-        }
-        .default_response();
+        let r =
+            Rejection::new(AuthError::ExpiredAccessToken, Level::Access, Protocol::Http).default_response();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.body().as_ref(), br#"{"detail":"Access token expired"}"#);
         assert_eq!(
@@ -150,12 +170,7 @@ mod tests {
 
     #[test]
     fn grpc_rejection_is_trailers_only() {
-        let r = Rejection {
-            error: AuthError::StoreUnavailable,
-            level: Level::Access,
-            protocol: Protocol::Grpc,
-        }
-        .default_response();
+        let r = Rejection::new(AuthError::StoreUnavailable, Level::Access, Protocol::Grpc).default_response();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["grpc-status"], "14");
         assert_eq!(r.headers()["grpc-message"], "Token store unavailable");

@@ -1,12 +1,17 @@
 //! [`TokenRouter`]: the token endpoints, as a tower [`Service`].
 //!
-//! - `GET {prefix}/token/new?client_id=<optional>`: master level, checked by the
-//!   router itself wherever it is mounted. Without `client_id` a random UUIDv4 is used.
-//! - `GET {prefix}/token/refresh?refresh_token=<jwt>`: a new pair for the refresh
-//!   token's client.
+//! | endpoint | needs | does |
+//! |---|---|---|
+//! | `GET {prefix}/token/new?client_id=<optional>` | master token | issues a pair (random UUIDv4 client id when absent) |
+//! | `GET {prefix}/token/refresh?refresh_token=<jwt>` | a refresh token | rotates the client's pair |
+//! | `POST {prefix}/token/revoke?client_id=<id>` | master token | revokes a client's tokens |
+//! | `POST {prefix}/token/logout` | an access token | revokes the caller's own pair |
 //!
-//! Answers use fastauth-api's envelope:
+//! The master token is checked by the router itself, wherever it is mounted. Answers use
+//! fastauth-api's envelope:
 //! `{"status":"success","message":"Token generated","code":200,"data":{"client_id":…,"access_token":…,"refresh_token":…}}`.
+//! Failed credential checks count towards the brute-force protection
+//! ([`FailureLimit`](crate::FailureLimit)); a locked-out address gets 429.
 //!
 //! The router accepts both the full path (`/auth/token/new`, when used as a plain
 //! service or fallback) and the path below the prefix (`/token/new`, as axum's
@@ -15,6 +20,7 @@
 use std::{
     convert::Infallible,
     future::Future,
+    net::IpAddr,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -26,9 +32,11 @@ use tower_service::Service;
 use crate::{
     auth::{FastAuth, IssueError, RefreshError},
     body::FullBody,
+    config::TokenMode,
     error::AuthError,
-    response::{Envelope, envelope_error},
-    token::{TokenError, TokenPair},
+    response::{Envelope, envelope_error, retry_after_value},
+    service::access_token,
+    token::{TokenError, TokenPair, check_client_id},
 };
 
 /// The token endpoints. Obtain it from [`FastAuth::token_router`].
@@ -41,9 +49,28 @@ pub struct TokenRouter {
 pub type TokenRouterFuture =
     Pin<Box<dyn Future<Output = Result<Response<FullBody>, Infallible>> + Send + 'static>>;
 
+#[derive(Clone, Copy)]
 enum Endpoint {
     New,
     Refresh,
+    Revoke,
+    Logout,
+}
+
+impl Endpoint {
+    fn allows(self, method: &Method) -> bool {
+        match self {
+            Endpoint::New | Endpoint::Refresh => matches!(*method, Method::GET | Method::HEAD),
+            Endpoint::Revoke | Endpoint::Logout => *method == Method::POST,
+        }
+    }
+
+    fn allow_header(self) -> &'static str {
+        match self {
+            Endpoint::New | Endpoint::Refresh => "GET, HEAD",
+            Endpoint::Revoke | Endpoint::Logout => "POST",
+        }
+    }
 }
 
 impl TokenRouter {
@@ -60,6 +87,8 @@ impl TokenRouter {
         match below.trim_end_matches('/') {
             "/token/new" => Some(Endpoint::New),
             "/token/refresh" => Some(Endpoint::Refresh),
+            "/token/revoke" => Some(Endpoint::Revoke),
+            "/token/logout" => Some(Endpoint::Logout),
             _ => None,
         }
     }
@@ -76,25 +105,60 @@ impl<B> Service<Request<B>> for TokenRouter {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let auth = self.auth.clone();
-        let endpoint = self.endpoint(req.uri().path());
-        let method_ok = matches!(*req.method(), Method::GET | Method::HEAD);
-        let master = auth.check_master(req.headers());
+        let ip = auth.client_address(req.extensions());
         let query = req.uri().query().map(str::to_owned);
-        Box::pin(async move {
-            let response = match (endpoint, method_ok) {
-                (None, _) => envelope_error(StatusCode::NOT_FOUND, "Not found"),
-                (Some(_), false) => {
-                    let mut r = envelope_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-                    r.headers_mut()
-                        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-                    r
+        // Everything that needs the request is read here; the future owns only the job.
+        let job = match self.endpoint(req.uri().path()) {
+            None => Job::Done(envelope_error(StatusCode::NOT_FOUND, "Not found")),
+            Some(endpoint) if !endpoint.allows(req.method()) => {
+                let mut r = envelope_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(endpoint.allow_header()));
+                Job::Done(r)
+            }
+            Some(endpoint @ (Endpoint::New | Endpoint::Revoke)) => {
+                match auth.check_master_limited(req.headers(), ip) {
+                    Err((e, retry_after)) => Job::Done(refusal(e, retry_after)),
+                    Ok(()) if matches!(endpoint, Endpoint::New) => Job::New,
+                    Ok(()) => Job::Revoke,
                 }
-                (Some(Endpoint::New), true) => new_token(&auth, master, query.as_deref()).await,
-                (Some(Endpoint::Refresh), true) => refresh_token(&auth, query.as_deref()).await,
+            }
+            Some(endpoint @ (Endpoint::Refresh | Endpoint::Logout)) => match auth.check_not_locked_out(ip) {
+                Err((e, retry_after)) => Job::Done(refusal(e, Some(retry_after))),
+                Ok(()) if matches!(endpoint, Endpoint::Refresh) => Job::Refresh,
+                Ok(()) => Job::Logout(access_token(&req, false).map(|t| t.into_owned())),
+            },
+        };
+        Box::pin(async move {
+            let response = match job {
+                Job::Done(response) => response,
+                Job::New => new_token(&auth, query.as_deref()).await,
+                Job::Refresh => refresh_token(&auth, ip, query.as_deref()).await,
+                Job::Revoke => revoke(&auth, query.as_deref()).await,
+                Job::Logout(token) => logout(&auth, ip, token).await,
             };
             Ok(response.map(FullBody::new))
         })
     }
+}
+
+enum Job {
+    Done(Response<Bytes>),
+    New,
+    Refresh,
+    Revoke,
+    Logout(Result<String, AuthError>),
+}
+
+/// A refusal in the envelope, with `Retry-After` for a locked-out address.
+fn refusal(error: AuthError, retry_after: Option<std::time::Duration>) -> Response<Bytes> {
+    tracing::debug!(target: "fastauth", outcome = "denied", reason = error.reason(), "token endpoint refused");
+    let mut r = envelope_error(error.status(), error.message());
+    if let Some(after) = retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_value(after));
+    }
+    r
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -103,11 +167,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-async fn new_token(auth: &FastAuth, master: Result<(), AuthError>, query: Option<&str>) -> Response<Bytes> {
-    if let Err(e) = master {
-        tracing::debug!(target: "fastauth", outcome = "denied", reason = e.reason(), "token/new refused");
-        return envelope_error(StatusCode::UNAUTHORIZED, e.message());
-    }
+async fn new_token(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
     let client_id = query_param(query, "client_id");
     match auth.issue(client_id.as_deref()).await {
         Ok(pair) => generated(pair),
@@ -116,7 +176,7 @@ async fn new_token(auth: &FastAuth, master: Result<(), AuthError>, query: Option
     }
 }
 
-async fn refresh_token(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
+async fn refresh_token(auth: &FastAuth, ip: Option<IpAddr>, query: Option<&str>) -> Response<Bytes> {
     let Some(token) = query_param(query, "refresh_token").filter(|t| !t.is_empty()) else {
         return envelope_error(StatusCode::BAD_REQUEST, "Missing refresh_token");
     };
@@ -126,10 +186,74 @@ async fn refresh_token(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> 
             envelope_error(StatusCode::UNAUTHORIZED, "Refresh token expired")
         }
         Err(RefreshError::Invalid(_) | RefreshError::Stale) => {
+            auth.record_failure(ip);
             envelope_error(StatusCode::UNAUTHORIZED, "Invalid refresh token")
         }
         Err(RefreshError::Store) => store_unavailable(),
     }
+}
+
+async fn revoke(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
+    if auth.mode() == TokenMode::Stateless {
+        return envelope_error(StatusCode::CONFLICT, "Revocation requires stored mode");
+    }
+    let Some(client_id) = query_param(query, "client_id").filter(|id| check_client_id(id).is_ok()) else {
+        return envelope_error(StatusCode::BAD_REQUEST, "Invalid client_id");
+    };
+    match auth.revoke(&client_id).await {
+        Ok(()) => {
+            tracing::info!(target: "fastauth", client_id = %client_id, "tokens revoked");
+            revoked("Tokens revoked", client_id)
+        }
+        Err(e) => {
+            tracing::error!(target: "fastauth", operation = "revoke", error = %e, "token store error");
+            store_unavailable()
+        }
+    }
+}
+
+async fn logout(auth: &FastAuth, ip: Option<IpAddr>, token: Result<String, AuthError>) -> Response<Bytes> {
+    if auth.mode() == TokenMode::Stateless {
+        return envelope_error(StatusCode::CONFLICT, "Revocation requires stored mode");
+    }
+    let claims = match token {
+        Ok(token) => auth.verify_access(&token).await,
+        Err(e) => Err(e),
+    };
+    let claims = match claims {
+        Ok(claims) => claims,
+        Err(AuthError::StoreUnavailable) => return store_unavailable(),
+        Err(e) => {
+            if e != AuthError::MissingAccessToken {
+                auth.record_failure(ip);
+            }
+            return refusal(e, None);
+        }
+    };
+    match auth.revoke(&claims.client_id).await {
+        Ok(()) => {
+            tracing::info!(target: "fastauth", client_id = %claims.client_id, "logged out");
+            revoked("Logged out", claims.client_id)
+        }
+        Err(e) => {
+            tracing::error!(target: "fastauth", operation = "revoke", error = %e, "token store error");
+            store_unavailable()
+        }
+    }
+}
+
+fn revoked(message: &str, client_id: String) -> Response<Bytes> {
+    #[derive(serde::Serialize)]
+    struct Revoked {
+        client_id: String,
+    }
+    Envelope {
+        status: "success",
+        message,
+        code: 200,
+        data: Some(Revoked { client_id }),
+    }
+    .into_response()
 }
 
 fn store_unavailable() -> Response<Bytes> {

@@ -74,7 +74,7 @@ impl<S> FastAuthService<S> {
             return Decision::Pass;
         };
         let protocol = Protocol::of(req.headers());
-        let reject = |error: AuthError| {
+        let reject_after = |error: AuthError, retry_after| {
             tracing::debug!(
                 target: "fastauth",
                 outcome = "denied",
@@ -83,20 +83,22 @@ impl<S> FastAuthService<S> {
                 path = req.uri().path(),
                 "request refused"
             );
-            Decision::Reject(Rejection {
-                error,
-                level,
-                protocol,
-            })
+            let mut rejection = Rejection::new(error, level, protocol);
+            rejection.retry_after = retry_after;
+            Decision::Reject(rejection)
         };
+        let reject = |error: AuthError| reject_after(error, None);
         match level {
-            Level::Master => match self.auth.check_master(req.headers()) {
-                Ok(()) => {
-                    tracing::debug!(target: "fastauth", outcome = "allowed", %level, "master token accepted");
-                    Decision::Pass
+            Level::Master => {
+                let ip = self.auth.client_address(req.extensions());
+                match self.auth.check_master_limited(req.headers(), ip) {
+                    Ok(()) => {
+                        tracing::debug!(target: "fastauth", outcome = "allowed", %level, "master token accepted");
+                        Decision::Pass
+                    }
+                    Err((e, retry_after)) => reject_after(e, retry_after),
                 }
-                Err(e) => reject(e),
-            },
+            }
             Level::Access => {
                 let token = match access_token(req, shared.query_token) {
                     Ok(token) => token,
@@ -173,14 +175,7 @@ where
                                 client_id = %client_id,
                                 "request refused"
                             );
-                            Err(render(
-                                &auth,
-                                &Rejection {
-                                    error,
-                                    level: Level::Access,
-                                    protocol,
-                                },
-                            ))
+                            Err(render(&auth, &Rejection::new(error, Level::Access, protocol)))
                         }
                     }
                 });

@@ -1,0 +1,302 @@
+//! Revocation endpoints, the hashed master token, brute-force protection and size limits,
+//! over real sockets.
+#![cfg(feature = "axum")]
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{Router, routing::get};
+use fastauth::{FailureLimit, FastAuth, FastAuthBuilder};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
+const MASTER: &str = "a-long-random-master-token-0123456789";
+
+fn builder() -> FastAuthBuilder {
+    FastAuth::builder()
+        .ignore_environment()
+        .cryptography_key(KEY)
+        .master_paths(["/admin"])
+        .access_paths(["/api"])
+}
+
+/// Serves with connect info, so the brute-force protection sees client addresses.
+async fn serve(auth: &FastAuth) -> SocketAddr {
+    let app = Router::new()
+        .route("/api/x", get(|| async { "api" }))
+        .route("/admin/x", get(|| async { "admin" }))
+        .nest_service("/auth", auth.token_router())
+        .layer(auth.layer());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .unwrap()
+    });
+    addr
+}
+
+async fn send(
+    method: reqwest::Method,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn revoke_and_logout_take_effect_at_once() {
+    let auth = builder().master_token(MASTER).build().unwrap();
+    let addr = serve(&auth).await;
+    let a = auth.issue(Some("alice")).await.unwrap();
+    let b = auth.issue(Some("bob")).await.unwrap();
+
+    // Master-level revocation of a client.
+    let (status, _, _) = send(Method::POST, addr, "/auth/token/revoke?client_id=alice", &[]).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = send(
+        Method::POST,
+        addr,
+        "/auth/token/revoke?client_id=alice",
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"status":"success","message":"Tokens revoked","code":200,"data":{"client_id":"alice"}})
+    );
+    let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &a.access_token)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Access token revoked"))
+    );
+    let (status, _, _) = send(
+        Method::GET,
+        addr,
+        &format!("/auth/token/refresh?refresh_token={}", a.refresh_token),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 401, "a revoked client's refresh token is dead too");
+    let (status, _, _) = send(
+        Method::GET,
+        addr,
+        "/auth/token/revoke?client_id=bob",
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(status, 405);
+    let (status, _, _) = send(
+        Method::POST,
+        addr,
+        "/auth/token/revoke",
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Logout: the holder of an access token revokes its own pair.
+    let (status, _, _) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &b.access_token)]).await;
+    assert_eq!(status, 200);
+    let bearer = format!("Bearer {}", b.access_token);
+    let (status, _, body) = send(
+        Method::POST,
+        addr,
+        "/auth/token/logout",
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Logged out");
+    assert_eq!(body["data"]["client_id"], "bob");
+    let (status, _, _) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &b.access_token)]).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = send(
+        Method::POST,
+        addr,
+        "/auth/token/logout",
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("Access token revoked"))
+    );
+    let (status, _, body) = send(Method::POST, addr, "/auth/token/logout", &[]).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("Access token missing"))
+    );
+}
+
+#[tokio::test]
+async fn revocation_needs_stored_mode() {
+    let auth = builder().master_token(MASTER).stateless().build().unwrap();
+    let addr = serve(&auth).await;
+    let (status, _, body) = send(
+        Method::POST,
+        addr,
+        "/auth/token/revoke?client_id=a",
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (409, Some("Revocation requires stored mode"))
+    );
+}
+
+#[tokio::test]
+async fn the_master_token_can_be_configured_as_a_hash() {
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(MASTER.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let auth = builder().master_token_sha256(&digest).build().unwrap();
+    let addr = serve(&auth).await;
+    let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", MASTER)]).await;
+    assert_eq!(status, 200);
+    // The digest itself is not the master token.
+    let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", &digest)]).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = send(
+        Method::GET,
+        addr,
+        "/auth/token/new?client_id=h",
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let err = builder()
+        .master_token(MASTER)
+        .master_token_sha256(&digest)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("keep only one"), "{err}");
+    let err = builder().master_token_sha256("abc").build().unwrap_err();
+    assert!(err.to_string().contains("master_token_sha256"), "{err}");
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_an_address_out() {
+    let limit = FailureLimit {
+        max_failures: 3,
+        window: Duration::from_secs(60),
+        lockout: Duration::from_secs(120),
+        max_tracked: 100,
+    };
+    let auth = builder()
+        .master_token(MASTER)
+        .failure_limit(Some(limit))
+        .build()
+        .unwrap();
+    let addr = serve(&auth).await;
+    for _ in 0..2 {
+        let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", "guess")]).await;
+        assert_eq!(status, 401);
+    }
+    // The third failure, on the token endpoint, counts towards the same address.
+    let (status, _, _) = send(Method::GET, addr, "/auth/token/new", &[("MASTER-TOKEN", "guess")]).await;
+    assert_eq!(status, 401);
+    // Locked out now, even with the right master token.
+    let (status, headers, body) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", MASTER)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (429, Some("Too many failed attempts"))
+    );
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((115..=120).contains(&retry), "{retry}");
+    let (status, headers, body) =
+        send(Method::GET, addr, "/auth/token/new", &[("MASTER-TOKEN", MASTER)]).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (429, Some("Too many failed attempts"))
+    );
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, _) = send(Method::GET, addr, "/auth/token/refresh?refresh_token=x", &[]).await;
+    assert_eq!(status, 429);
+    // Access-level requests are not affected: their tokens cannot be guessed.
+    let pair = auth.issue(Some("c")).await.unwrap();
+    let (status, _, _) = send(
+        Method::GET,
+        addr,
+        "/api/x",
+        &[("ACCESS-TOKEN", &pair.access_token)],
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn invalid_refresh_tokens_count_as_failures() {
+    let limit = FailureLimit {
+        max_failures: 2,
+        ..FailureLimit::default()
+    };
+    let auth = builder()
+        .master_token(MASTER)
+        .failure_limit(Some(limit))
+        .build()
+        .unwrap();
+    let addr = serve(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+    for _ in 0..2 {
+        let (status, _, _) = send(Method::GET, addr, "/auth/token/refresh?refresh_token=forged", &[]).await;
+        assert_eq!(status, 401);
+    }
+    let path = format!("/auth/token/refresh?refresh_token={}", pair.refresh_token);
+    let (status, _, _) = send(Method::GET, addr, &path, &[]).await;
+    assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn the_limit_can_be_switched_off() {
+    let auth = builder()
+        .master_token(MASTER)
+        .failure_limit(None)
+        .build()
+        .unwrap();
+    let addr = serve(&auth).await;
+    for _ in 0..15 {
+        let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", "guess")]).await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", MASTER)]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn oversized_credentials_are_refused_before_any_work() {
+    let auth = builder().master_token(MASTER).build().unwrap();
+    let addr = serve(&auth).await;
+    let long_master = format!("{MASTER}{}", "x".repeat(2000));
+    let (status, _, body) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", &long_master)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Unauthorized Master Token"))
+    );
+    let long_token = "a".repeat(fastauth::token::MAX_TOKEN_LEN + 1);
+    let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &long_token)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Unauthorized Access Token"))
+    );
+}
