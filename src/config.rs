@@ -22,7 +22,7 @@ use crate::{
     limiter::{FailureLimit, FailureLimiter},
     paths::PathRules,
     response::Rejection,
-    store::{HttpTokenStore, MemoryTokenStore, TokenStore},
+    store::{CachedTokenStore, HttpTokenStore, MemoryTokenStore, TokenStore},
     token::TokenCodec,
 };
 
@@ -82,6 +82,8 @@ struct FileConfig {
     refresh_token_lifetime_secs: Option<u64>,
     #[serde(alias = "query-token")]
     query_token: Option<bool>,
+    #[serde(alias = "store-cache-ttl-secs")]
+    store_cache_ttl_secs: Option<u64>,
     #[serde(alias = "key-id")]
     key_id: Option<String>,
     #[serde(alias = "previous-keys")]
@@ -141,6 +143,7 @@ pub struct FastAuthBuilder {
     client_address: Option<AddressExtractor>,
     key_id: Option<String>,
     previous_keys: Option<Vec<(Option<String>, String)>>,
+    store_cache_ttl: Option<Duration>,
 }
 
 impl fmt::Debug for FastAuthBuilder {
@@ -181,6 +184,7 @@ impl Default for FastAuthBuilder {
             client_address: None,
             key_id: None,
             previous_keys: None,
+            store_cache_ttl: None,
         }
     }
 }
@@ -291,6 +295,14 @@ impl FastAuthBuilder {
     /// [`HttpTokenStore`], and otherwise a [`MemoryTokenStore`] is used.
     pub fn store(mut self, store: impl TokenStore) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Puts a [`CachedTokenStore`](crate::CachedTokenStore) with this TTL (and the
+    /// default size bounds) in front of the store; zero means no cache, the default.
+    /// A revocation made by another instance is then seen here up to the TTL later.
+    pub fn store_cache(mut self, ttl: Duration) -> Self {
+        self.store_cache_ttl = Some(ttl);
         self
     }
 
@@ -479,6 +491,14 @@ impl FastAuthBuilder {
             ),
             (None, None) => (Arc::new(MemoryTokenStore::new()), "memory"),
         };
+        let cache_ttl = self
+            .store_cache_ttl
+            .or(file.store_cache_ttl_secs.map(Duration::from_secs))
+            .filter(|ttl| !ttl.is_zero());
+        let store: Arc<dyn TokenStore> = match cache_ttl {
+            Some(ttl) => Arc::new(CachedTokenStore::builder(store).ttl(ttl).build()),
+            None => store,
+        };
 
         tracing::debug!(
             target: "fastauth::config",
@@ -490,6 +510,7 @@ impl FastAuthBuilder {
             access_paths = rules.access().len(),
             ?mode,
             store = store_kind,
+            store_cache_ttl = ?cache_ttl,
             key_id = ?key_id,
             previous_keys = previous_keys.len(),
             jwt_backend = crate::jwt_backend::backend_name(),

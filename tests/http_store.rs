@@ -609,3 +609,40 @@ async fn a_cache_in_front_saves_round_trips_and_sees_its_own_revocations() {
     assert_eq!(body, json!({"detail": "Access token revoked"}));
     app_task.abort();
 }
+
+#[tokio::test]
+async fn a_config_file_can_put_a_cache_in_front_of_the_database() {
+    let server = DbServer::start(Db::new()).await;
+    let path = std::env::temp_dir().join(format!("fastauth-cache-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"cryptography_key":"{KEY}","master_token":"{MASTER}","access_token_paths":["/api"],
+                "database_api_path":"{}","store_cache_ttl_secs":600}}"#,
+            server.url()
+        ),
+    )
+    .unwrap();
+    let auth = FastAuth::from_file(&path)
+        .unwrap()
+        .ignore_environment()
+        .build()
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let issuer = auth_with(store_for(&server.url()));
+    let pair = issuer.issue(Some("file-cached")).await.unwrap();
+    let (app, app_task) = serve_app(&auth).await;
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        assert_eq!(
+            get_items(&client, &app, &pair.access_token).await,
+            (StatusCode::OK, "items".into())
+        );
+    }
+    assert_eq!(
+        server.db.count(Method::GET),
+        1,
+        "two of three requests were answered by the cache"
+    );
+    app_task.abort();
+}
