@@ -113,7 +113,8 @@ fn matches_prefix(pattern: &[Segment], path: &[&str]) -> bool {
             Some((first, tail)) => {
                 let head_ok = match seg {
                     Segment::One => true,
-                    Segment::Literal(lit) => lit == first,
+                    // Literals are stored in lower case; the path's segments may not be.
+                    Segment::Literal(lit) => lit.eq_ignore_ascii_case(first),
                     Segment::Any => unreachable!("handled above"),
                 };
                 head_ok && matches_prefix(rest, tail)
@@ -165,6 +166,35 @@ impl NormalizedPath {
     pub fn segments(&self) -> impl Iterator<Item = &str> {
         self.canonical.split('/').filter(|s| !s.is_empty())
     }
+}
+
+/// Paths with more segments than this take the allocating path.
+const PLAIN_MAX_SEGMENTS: usize = 32;
+
+/// The segments of a path that needs no decoding (the usual case), without allocating:
+/// ASCII only and none of `%`, `\\` or `;`. Empty and `.` segments are skipped and `..`
+/// removes the segment before it, exactly as [`NormalizedPath::new`] does; letter case
+/// is left for the matcher, which ignores it. `None` sends the path the general way.
+fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> Option<usize> {
+    if raw
+        .bytes()
+        .any(|b| !b.is_ascii() || matches!(b, b'%' | b'\\' | b';'))
+    {
+        return None;
+    }
+    let mut n: usize = 0;
+    for segment in raw.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => n = n.saturating_sub(1),
+            _ if n == PLAIN_MAX_SEGMENTS => return None,
+            _ => {
+                buf[n] = segment;
+                n += 1;
+            }
+        }
+    }
+    Some(n)
 }
 
 /// Splits on `/`, `\`, `%2F` and `%5C` (any case): every spelling a server might
@@ -268,10 +298,19 @@ impl PathRules {
         if self.master.is_empty() && self.access.is_empty() {
             return None;
         }
+        let mut buf = [""; PLAIN_MAX_SEGMENTS];
+        if let Some(n) = plain_segments(raw_path, &mut buf) {
+            return self.level_for_segments(&buf[..n]);
+        }
         let path = NormalizedPath::new(raw_path);
-        if self.master.iter().any(|p| p.matches(&path)) {
+        let segments: Vec<&str> = path.segments().collect();
+        self.level_for_segments(&segments)
+    }
+
+    fn level_for_segments(&self, segments: &[&str]) -> Option<Level> {
+        if self.master.iter().any(|p| matches_prefix(&p.segments, segments)) {
             Some(Level::Master)
-        } else if self.access.iter().any(|p| p.matches(&path)) {
+        } else if self.access.iter().any(|p| matches_prefix(&p.segments, segments)) {
             Some(Level::Access)
         } else {
             None
@@ -502,5 +541,46 @@ mod tests {
         assert_eq!(rules.level_for_template("/api"), Some(Level::Access));
         let none = PathRules::default();
         assert_eq!(none.level_for_template("/{*path}"), None);
+    }
+
+    #[test]
+    fn the_allocation_free_path_agrees_with_normalisation() {
+        let rules = PathRules::new(["/admin", "/a/*/c"], ["/api", "/files/**/raw", "/"]).unwrap();
+        let only_api = PathRules::new(["/admin"], ["/api"]).unwrap();
+        for raw in [
+            "/admin",
+            "/ADMIN/x",
+            "//admin",
+            "/x/../admin",
+            "/./admin/.",
+            "/api/../admin",
+            "/a/b/c",
+            "/a/b/../b/c",
+            "/files/x/y/raw",
+            "/",
+            "",
+            "/../..",
+            "/apix",
+            "/api.",
+            "/api/",
+            "admin",
+            "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/1/2/3/4/5/6/7/8",
+        ] {
+            let mut buf = [""; PLAIN_MAX_SEGMENTS];
+            if let Some(n) = plain_segments(raw, &mut buf) {
+                let normalised = NormalizedPath::new(raw);
+                let expected: Vec<String> = normalised.segments().map(str::to_owned).collect();
+                let got: Vec<String> = buf[..n].iter().map(|s| s.to_ascii_lowercase()).collect();
+                assert_eq!(got, expected, "{raw}");
+            }
+            for r in [&rules, &only_api] {
+                let slow = {
+                    let path = NormalizedPath::new(raw);
+                    let segments: Vec<&str> = path.segments().collect();
+                    r.level_for_segments(&segments)
+                };
+                assert_eq!(r.level_for(raw), slow, "{raw}");
+            }
+        }
     }
 }

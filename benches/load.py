@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Load benchmark of fastauth over loopback, side by side with an unprotected baseline.
+
+Builds the example servers in release mode, starts them on 127.0.0.1, runs every scenario
+with wrk after a warm-up, repeats the rounds (interleaved, so drift hits every scenario
+alike), and prints one table of medians with the ratio to the baseline measured in the
+same run. Servers run pinned to one core and wrk to the other (see --server-cpus and
+--wrk-cpus), so throughput is per server core. Everything it starts is stopped and its
+temporary files removed when it ends, also on Ctrl-C.
+
+    python3 benches/load.py                 # all scenarios, 3 rounds of 5 s
+    python3 benches/load.py --rounds 5 --duration 10 --only basic
+    python3 benches/load.py --markdown      # the table as Markdown, for BENCHMARKS.md
+
+Needs wrk (apt-get install -y wrk) and taskset (util-linux).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "bench-key-0123456789-0123456789-0123456789-0123"
+MASTER = "bench-master-token-0123456789"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Run:
+    """Owns the processes and files of one benchmark run."""
+
+    def __init__(self, args):
+        self.args = args
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(prefix="fastauth-load-")
+
+    def cleanup(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, name, example, env):
+        binary = os.path.join(ROOT, "target", "release", "examples", example)
+        log = open(os.path.join(self.tmp, f"{name}.log"), "w")
+        full_env = dict(os.environ, RUST_LOG="warn", LOG_LEVEL="warn", **env)
+        cmd = ["taskset", "-c", self.args.server_cpus, binary]
+        proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        self.procs.append(proc)
+        return proc
+
+    def config(self, name, **values):
+        path = os.path.join(self.tmp, f"{name}.json")
+        with open(path, "w") as f:
+            json.dump({"cryptography_key": KEY, "master_token": MASTER, **values}, f)
+        return path
+
+    def wrk(self, url, headers=(), script=None, duration=None, connections=None):
+        cmd = ["taskset", "-c", self.args.wrk_cpus, "wrk", "--latency", "-t", str(self.args.threads),
+               "-c", str(connections or self.args.connections), "-d", f"{duration or self.args.duration}s"]
+        for h in headers:
+            cmd += ["-H", h]
+        if script:
+            cmd += ["-s", script]
+        cmd.append(url)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        p99 = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(r"Socket errors: (.*)", out)
+        return {"rps": rps, "p99_ms": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+                "errors": errors.group(1) if errors else ""}
+
+
+def parse_latency(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wait_http(url, timeout=30.0, headers=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            urllib.request.urlopen(req, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def get_json(url, headers=None, method="GET", body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, headers={"Content-Type": "application/json", **(headers or {})},
+                                 method=method, data=data)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        text = resp.read()
+        return json.loads(text) if text else None
+
+
+def basic_scenarios(run):
+    """basic_api: the same handler, the same path, only the layer's configuration differs."""
+    db_port = free_port()
+    run.start("token_database", "token_database", {"PORT": str(db_port)})
+    wait_http(f"http://127.0.0.1:{db_port}/mydb/data/token?client_id=x")
+    db_url = f"http://127.0.0.1:{db_port}/mydb/data"
+
+    servers = {
+        "baseline": run.config("baseline", access_token_paths=[], token_mode="stateless"),
+        "stateless": run.config("stateless", access_token_paths=["/health"], token_mode="stateless"),
+        "stored": run.config("stored", access_token_paths=["/health"], database_api_path=db_url,
+                             store_cache_ttl_secs=300),
+        "master": run.config("master", master_token_paths=["/health"], token_mode="stateless"),
+        "issue": run.config("issue", database_api_path=db_url),
+    }
+    ports = {}
+    for name, config in servers.items():
+        ports[name] = free_port()
+        run.start(name, "basic_api", {"FASTAUTH_CONFIG": config, "PORT": str(ports[name])})
+    for name, port in ports.items():
+        wait_http(f"http://127.0.0.1:{port}/auth/token/new")
+
+    def token_from(name):
+        data = get_json(f"http://127.0.0.1:{ports[name]}/auth/token/new?client_id=bench",
+                        headers={"MASTER-TOKEN": MASTER})
+        return data["data"]["access_token"]
+
+    stateless_token = token_from("stateless")
+    stored_token = token_from("stored")
+    base = "http://127.0.0.1:{}/health"
+    return [
+        ("basic_api /health, unprotected (baseline)", "baseline",
+         lambda d=None: run.wrk(base.format(ports["baseline"]), duration=d)),
+        ("basic_api /health, access token, stateless", "baseline",
+         lambda d=None: run.wrk(base.format(ports["stateless"]), [f"ACCESS-TOKEN: {stateless_token}"], duration=d)),
+        ("basic_api /health, access token, stored + cache (HTTP store)", "baseline",
+         lambda d=None: run.wrk(base.format(ports["stored"]), [f"ACCESS-TOKEN: {stored_token}"], duration=d)),
+        ("basic_api /health, master token", "baseline",
+         lambda d=None: run.wrk(base.format(ports["master"]), [f"MASTER-TOKEN: {MASTER}"], duration=d)),
+        ("basic_api /auth/token/new, HTTP store", None,
+         lambda d=None: run.wrk(f"http://127.0.0.1:{ports['issue']}/auth/token/new?client_id=bench",
+                                [f"MASTER-TOKEN: {MASTER}"], duration=d)),
+    ]
+
+
+FLUSSONIC_NEW_SESSION_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = "/auth?name=live%2Fbench&proto=hls&ip=10.0.0.1&token=bench-unlimited&request_type=new_session"
+    .. "&request_number=0&stream_clients=1&total_clients=1&session_id=" .. id .. "-" .. counter
+  return wrk.format("GET", path)
+end
+setup = function(thread)
+  thread:set("id", tostring(math.random(1, 1000000000)))
+end
+"""
+
+
+def flussonic_scenarios(run):
+    binary = os.path.join(ROOT, "target", "release", "examples", "flussonic_backend")
+    if not os.path.exists(binary):
+        print("flussonic_backend not built: its scenarios are skipped", file=sys.stderr)
+        return []
+    port = free_port()
+    data = os.path.join(run.tmp, "flussonic")
+    os.makedirs(data)
+    run.start("flussonic", "flussonic_backend", {
+        "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_KEY": MASTER,
+        "DATABASE_URL": f"sqlite:///{data}/tokens.db", "ENABLE_ACCESS_LOGS": "true",
+        "AUTH_DURATION": "3600",
+    })
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/health")
+    api = {"X-API-Key": MASTER}
+    get_json(f"{base}/api/tokens", api, "POST",
+             {"token": "bench-unlimited", "user_id": "bench-user", "max_sessions": 1_000_000_000})
+    get_json(f"{base}/api/tokens", api, "POST", {"token": "bench-recheck", "user_id": "recheck-user",
+                                                 "max_sessions": 10})
+    get_json(f"{base}/api/tokens", api, "POST", {"token": "bench-suspended", "user_id": "suspended-user",
+                                                 "status": "suspended"})
+    for i in range(100):
+        get_json(f"{base}/api/tokens", api, "POST", {"token": f"list-{i:03}", "user_id": f"user-{i}"})
+    query = "name=live%2Fbench&proto=hls&ip=10.0.0.1&stream_clients=1&total_clients=1"
+    recheck = f"{base}/auth?{query}&token=bench-recheck&request_type=update_session&request_number=1&session_id=s-1"
+    urllib.request.urlopen(recheck.replace("update_session&request_number=1", "new_session&request_number=0"))
+    script = os.path.join(run.tmp, "new_session.lua")
+    with open(script, "w") as f:
+        f.write(FLUSSONIC_NEW_SESSION_LUA)
+    return [
+        ("flussonic /auth re-check (update_session)", None, lambda d=None: run.wrk(recheck, duration=d)),
+        ("flussonic /auth new session", None, lambda d=None: run.wrk(f"{base}/", script=script, duration=d)),
+        ("flussonic /auth deny, unknown token", None,
+         lambda d=None: run.wrk(f"{base}/auth?{query}&token=nope&request_type=new_session&session_id=x",
+                                duration=d)),
+        ("flussonic /auth deny, suspended token", None,
+         lambda d=None: run.wrk(f"{base}/auth?{query}&token=bench-suspended&request_type=new_session&session_id=x",
+                                duration=d)),
+        ("flussonic GET /api/tokens?limit=100", None,
+         lambda d=None: run.wrk(f"{base}/api/tokens?limit=100", [f"X-API-Key: {MASTER}"], duration=d)),
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--server-cpus", default="0")
+    parser.add_argument("--wrk-cpus", default="1")
+    parser.add_argument("--only", choices=["basic", "flussonic"])
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    if not args.no_build:
+        examples = ["basic_api", "token_database"]
+        if os.path.exists(os.path.join(ROOT, "examples", "flussonic_backend")):
+            examples.append("flussonic_backend")
+        cmd = ["cargo", "build", "--release"] + [a for e in examples for a in ("--example", e)]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+
+    run = Run(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        scenarios = []
+        if args.only in (None, "basic"):
+            scenarios += basic_scenarios(run)
+        if args.only in (None, "flussonic"):
+            scenarios += flussonic_scenarios(run)
+        for _, _, measure in scenarios:
+            measure(args.warmup)
+        results = {name: [] for name, _, _ in scenarios}
+        for round_ in range(args.rounds):
+            for name, _, measure in scenarios:
+                results[name].append(measure())
+            print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+        report(args, scenarios, results)
+    finally:
+        run.cleanup()
+
+
+def report(args, scenarios, results):
+    medians = {name: statistics.median(r["rps"] for r in rs) for name, rs in results.items()}
+    baseline_rps = {name: medians[name] for name, _, _ in scenarios if "baseline" in name}
+    base = next(iter(baseline_rps.values()), None)
+    rows = []
+    for name, ref, _ in scenarios:
+        rs = results[name]
+        ratio = f"{medians[name] / base:.3f}" if ref and base else ""
+        p99 = statistics.median(r["p99_ms"] for r in rs)
+        non2xx = sum(r["non2xx"] for r in rs)
+        runs = " / ".join(f"{r['rps']:.0f}" for r in rs)
+        rows.append((name, f"{medians[name]:.0f}", ratio, f"{p99:.2f}", str(non2xx), runs))
+    header = ("scenario", "req/s (median)", "× baseline", "p99 ms", "non-2xx", "rounds req/s")
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+        for row in [header] + rows:
+            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+    print(f"\n{args.rounds} rounds x {args.duration} s, {args.connections} connections, "
+          f"server on cpu {args.server_cpus}, wrk on cpu {args.wrk_cpus}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
