@@ -317,9 +317,9 @@ impl FastAuth {
     }
 
     pub(crate) async fn check_stored(&self, client_id: &str, token: &str) -> Result<(), AuthError> {
-        match self.shared.store.load(client_id).await {
-            Ok(Some(stored)) if constant_time_eq(&stored.access_token, token) => Ok(()),
-            Ok(_) => Err(AuthError::RevokedAccessToken),
+        match self.shared.store.is_current(client_id, token).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuthError::RevokedAccessToken),
             Err(e) => {
                 log_store_error("load", &e);
                 Err(AuthError::StoreUnavailable)

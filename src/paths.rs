@@ -172,7 +172,7 @@ impl NormalizedPath {
 const PLAIN_MAX_SEGMENTS: usize = 32;
 
 /// The segments of a path that needs no decoding (the usual case), without allocating:
-/// ASCII only and none of `%`, `\\` or `;`. Empty and `.` segments are skipped and `..`
+/// ASCII only and none of `%`, `\` or `;`. Empty and `.` segments are skipped and `..`
 /// removes the segment before it, exactly as [`NormalizedPath::new`] does; letter case
 /// is left for the matcher, which ignores it. `None` sends the path the general way.
 fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> Option<usize> {

@@ -68,6 +68,7 @@ use std::{
 use async_trait::async_trait;
 
 use super::{Rotation, StoredTokens, TokenStore};
+use crate::crypto::constant_time_eq;
 use crate::error::StoreError;
 
 /// Default upper bound on cached clients.
@@ -278,6 +279,25 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
             shard.insert(client_id, value.clone(), ttl);
         }
         Ok(value)
+    }
+
+    async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
+        // A hit compares under the read lock, without copying the pair.
+        {
+            let shard = lock_read(self.shard(client_id));
+            if let Some(entry) = shard.map.get(client_id)
+                && entry.expires > Instant::now()
+            {
+                return Ok(entry
+                    .value
+                    .as_ref()
+                    .is_some_and(|stored| constant_time_eq(&stored.access_token, access_token)));
+            }
+        }
+        Ok(self
+            .load(client_id)
+            .await?
+            .is_some_and(|stored| constant_time_eq(&stored.access_token, access_token)))
     }
 
     async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {

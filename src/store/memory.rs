@@ -57,6 +57,13 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
+    async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .read()
+            .get(client_id)
+            .is_some_and(|stored| constant_time_eq(&stored.access_token, access_token)))
+    }
+
     async fn rotate(
         &self,
         client_id: &str,

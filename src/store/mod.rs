@@ -78,6 +78,16 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Removes the live pair of `client_id`: its tokens stop being accepted.
     async fn revoke(&self, client_id: &str) -> Result<(), StoreError>;
 
+    /// Whether `access_token` is the live access token of `client_id`: what the layer
+    /// asks on every protected request in stored mode. The default loads and compares
+    /// in constant time; stores holding pairs in memory answer without copying them.
+    async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .load(client_id)
+            .await?
+            .is_some_and(|stored| crate::crypto::constant_time_eq(&stored.access_token, access_token)))
+    }
+
     /// Replaces the pair of `client_id` with `new` only if its refresh token is
     /// `presented_refresh`. The default implementation loads, compares in constant
     /// time and saves: correct for one instance, but two instances racing can both
@@ -110,6 +120,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 
     async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
         (**self).revoke(client_id).await
+    }
+
+    async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
+        (**self).is_current(client_id, access_token).await
     }
 
     async fn rotate(
