@@ -242,18 +242,21 @@ impl TokenCodec {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        let mut scratch = Vec::with_capacity(token.len());
         let fast = match split(token) {
             Some((header, message, payload, signature)) => match self.keys.by_canonical_header(header) {
-                Some(key) => key
-                    .fast
-                    .verify(message, payload, signature, now_secs(), &mut scratch),
+                Some(key) => key.fast.verify(message, payload, signature, now_secs()),
                 None => Fast::Fallback,
             },
             None => Fast::Fallback,
         };
         let (client_id, token_type, exp, iat, jti) = match fast {
-            Fast::Valid(c) => (c.client_id, parse_type(&c.token_type)?, c.exp, c.iat, c.jti),
+            Fast::Valid(c) => (
+                c.client_id,
+                c.token_type.ok_or(TokenError::WrongType)?,
+                c.exp,
+                c.iat,
+                c.jti,
+            ),
             Fast::Invalid(e) => return Err(e),
             Fast::Fallback => {
                 let c = self.verify_with_jsonwebtoken(token)?;

@@ -18,20 +18,39 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::token::TokenError;
+use crate::token::{TokenError, TokenType};
 
 /// The claims the fast path understands. Any other claim sends the token to jsonwebtoken.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FastClaims<'a> {
-    pub client_id: String,
+struct FastClaims<'a> {
+    client_id: String,
     #[serde(rename = "type", borrow)]
-    pub token_type: std::borrow::Cow<'a, str>,
+    token_type: std::borrow::Cow<'a, str>,
+    exp: u64,
+    #[serde(default)]
+    iat: u64,
+    #[serde(default)]
+    jti: Option<String>,
+}
+
+/// Claims the fast path verified. `token_type` is `None` for a type this crate does not know.
+pub(crate) struct Verified {
+    pub client_id: String,
+    pub token_type: Option<TokenType>,
     pub exp: u64,
-    #[serde(default)]
     pub iat: u64,
-    #[serde(default)]
     pub jti: Option<String>,
+}
+
+/// What the fast path concluded.
+pub(crate) enum Fast {
+    /// Signature and `exp` verified, claims parsed.
+    Valid(Verified),
+    /// Refused on grounds jsonwebtoken refuses on too.
+    Invalid(TokenError),
+    /// Not a token the fast path handles: ask jsonwebtoken.
+    Fallback,
 }
 
 /// Splits a token as jsonwebtoken does: the signature after the last dot, the payload
@@ -43,15 +62,8 @@ pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
     Some((header, message, payload, signature))
 }
 
-/// What the fast path concluded.
-pub(crate) enum Fast<'a> {
-    /// Signature and `exp` verified, claims parsed.
-    Valid(FastClaims<'a>),
-    /// Refused on grounds jsonwebtoken refuses on too.
-    Invalid(TokenError),
-    /// Not a token the fast path handles: ask jsonwebtoken.
-    Fallback,
-}
+/// Payloads up to this size are decoded on the stack.
+const STACK_PAYLOAD: usize = 768;
 
 /// An HMAC-SHA256 key schedule, prepared once.
 #[derive(Clone)]
@@ -69,16 +81,8 @@ impl FastVerifier {
         }
     }
 
-    /// Verifies a token whose header segment is this key's canonical header. `scratch`
-    /// is reused for the decoded payload; the returned claims borrow from it.
-    pub(crate) fn verify<'s>(
-        &self,
-        message: &str,
-        payload: &str,
-        signature: &str,
-        now: u64,
-        scratch: &'s mut Vec<u8>,
-    ) -> Fast<'s> {
+    /// Verifies a token whose header segment is this key's canonical header.
+    pub(crate) fn verify(&self, message: &str, payload: &str, signature: &str, now: u64) -> Fast {
         let mut sig = [0u8; 32];
         match URL_SAFE_NO_PAD.decode_slice(signature, &mut sig) {
             Ok(32) => {}
@@ -89,16 +93,35 @@ impl FastVerifier {
         if mac.verify_slice(&sig).is_err() {
             return Fast::Invalid(TokenError::InvalidSignature);
         }
-        scratch.clear();
-        if URL_SAFE_NO_PAD.decode_vec(payload, scratch).is_err() {
-            return Fast::Fallback;
-        }
-        let Ok(claims) = serde_json::from_slice::<FastClaims<'s>>(scratch) else {
+        let mut stack = [0u8; STACK_PAYLOAD];
+        let mut heap = Vec::new();
+        let decoded: &[u8] = match URL_SAFE_NO_PAD.decode_slice(payload, &mut stack) {
+            Ok(len) => &stack[..len],
+            Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                match URL_SAFE_NO_PAD.decode_vec(payload, &mut heap) {
+                    Ok(()) => &heap,
+                    Err(_) => return Fast::Fallback,
+                }
+            }
+            Err(_) => return Fast::Fallback,
+        };
+        let Ok(claims) = serde_json::from_slice::<FastClaims<'_>>(decoded) else {
             return Fast::Fallback;
         };
         if claims.exp < now.saturating_sub(self.leeway) {
             return Fast::Invalid(TokenError::Expired);
         }
-        Fast::Valid(claims)
+        let token_type = match &*claims.token_type {
+            "access" => Some(TokenType::Access),
+            "refresh" => Some(TokenType::Refresh),
+            _ => None,
+        };
+        Fast::Valid(Verified {
+            client_id: claims.client_id,
+            token_type,
+            exp: claims.exp,
+            iat: claims.iat,
+            jti: claims.jti,
+        })
     }
 }
