@@ -133,21 +133,9 @@ pub struct NormalizedPath {
 impl NormalizedPath {
     /// Normalises a raw request path (as found in the request URI, still percent-encoded).
     pub fn new(raw: &str) -> Self {
-        let mut stack: Vec<String> = Vec::new();
-        for raw_segment in split_segments(raw) {
-            // `;` starts path parameters, which some servers strip before routing.
-            let without_params = raw_segment.split(';').next().unwrap_or("");
-            let decoded = decode_segment(without_params);
-            match decoded.as_str() {
-                "" | "." => {}
-                ".." => {
-                    stack.pop();
-                }
-                _ => stack.push(decoded.to_ascii_lowercase()),
-            }
-        }
+        let segments = decoded_segments(raw);
         let mut canonical = String::with_capacity(raw.len());
-        for seg in &stack {
+        for seg in resolve_dots(&segments) {
             canonical.push('/');
             canonical.push_str(seg);
         }
@@ -175,7 +163,8 @@ const PLAIN_MAX_SEGMENTS: usize = 32;
 /// ASCII only and none of `%`, `\` or `;`. Empty and `.` segments are skipped and `..`
 /// removes the segment before it, exactly as [`NormalizedPath::new`] does; letter case
 /// is left for the matcher, which ignores it. `None` sends the path the general way.
-fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> Option<usize> {
+/// The flag tells whether a `.` or `..` segment was seen.
+fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> Option<(usize, bool)> {
     if raw
         .bytes()
         .any(|b| !b.is_ascii() || matches!(b, b'%' | b'\\' | b';'))
@@ -183,10 +172,15 @@ fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> 
         return None;
     }
     let mut n: usize = 0;
+    let mut dots = false;
     for segment in raw.split('/') {
         match segment {
-            "" | "." => {}
-            ".." => n = n.saturating_sub(1),
+            "" => {}
+            "." => dots = true,
+            ".." => {
+                dots = true;
+                n = n.saturating_sub(1);
+            }
             _ if n == PLAIN_MAX_SEGMENTS => return None,
             _ => {
                 buf[n] = segment;
@@ -194,7 +188,44 @@ fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> 
             }
         }
     }
-    Some(n)
+    Some((n, dots))
+}
+
+/// The stricter of two levels: master, then access, then none.
+fn stricter(a: Option<Level>, b: Option<Level>) -> Option<Level> {
+    match (a, b) {
+        (Some(Level::Master), _) | (_, Some(Level::Master)) => Some(Level::Master),
+        (Some(Level::Access), _) | (_, Some(Level::Access)) => Some(Level::Access),
+        _ => None,
+    }
+}
+
+/// Decoded, lower-cased, non-empty segments without `;parameters`, dot segments kept
+/// as they are (not resolved).
+fn decoded_segments(raw: &str) -> Vec<String> {
+    split_segments(raw)
+        .filter_map(|raw_segment| {
+            // `;` starts path parameters, which some servers strip before routing.
+            let without_params = raw_segment.split(';').next().unwrap_or("");
+            let decoded = decode_segment(without_params);
+            (!decoded.is_empty()).then(|| decoded.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// Resolves `.` and `..` segments as RFC 3986 section 5.2.4 does.
+fn resolve_dots(segments: &[String]) -> Vec<&str> {
+    let mut stack = Vec::with_capacity(segments.len());
+    for segment in segments {
+        match segment.as_str() {
+            "." => {}
+            ".." => {
+                stack.pop();
+            }
+            s => stack.push(s),
+        }
+    }
+    stack
 }
 
 /// Splits on `/`, `\`, `%2F` and `%5C` (any case): every spelling a server might
@@ -248,6 +279,14 @@ fn decode_segment(raw: &str) -> String {
             i += 3;
             continue;
         }
+        if bytes[i] == b'%' {
+            // A `%` that starts no escape is escaped itself: left bare, it could form a
+            // new escape with what follows once decoded (`%%32F`), and normalising the
+            // result again would change it.
+            out.push_str("%25");
+            i += 1;
+            continue;
+        }
         // Request paths are ASCII on the wire; anything else is kept as it is.
         let Some(ch) = raw[i..].chars().next() else {
             break;
@@ -298,13 +337,25 @@ impl PathRules {
         if self.master.is_empty() && self.access.is_empty() {
             return None;
         }
+        // A dot segment is resolved here, but routers differ: axum routes `/admin/..` to
+        // `/admin/{id}`. So with dot segments the path is also matched with them kept as
+        // plain segments, and the stricter level applies: a `..` never lowers the level.
         let mut buf = [""; PLAIN_MAX_SEGMENTS];
-        if let Some(n) = plain_segments(raw_path, &mut buf) {
-            return self.level_for_segments(&buf[..n]);
+        if let Some((n, dots)) = plain_segments(raw_path, &mut buf) {
+            let resolved = self.level_for_segments(&buf[..n]);
+            if !dots || resolved == Some(Level::Master) {
+                return resolved;
+            }
+            let kept: Vec<&str> = raw_path.split('/').filter(|s| !s.is_empty()).collect();
+            return stricter(resolved, self.level_for_segments(&kept));
         }
-        let path = NormalizedPath::new(raw_path);
-        let segments: Vec<&str> = path.segments().collect();
-        self.level_for_segments(&segments)
+        let segments = decoded_segments(raw_path);
+        let resolved = self.level_for_segments(&resolve_dots(&segments));
+        if resolved == Some(Level::Master) || !segments.iter().any(|s| s == "." || s == "..") {
+            return resolved;
+        }
+        let kept: Vec<&str> = segments.iter().map(String::as_str).collect();
+        stricter(resolved, self.level_for_segments(&kept))
     }
 
     fn level_for_segments(&self, segments: &[&str]) -> Option<Level> {
@@ -425,9 +476,12 @@ mod tests {
         assert_eq!(norm("/a%2db"), "/a-b");
         assert_eq!(norm(""), "/");
         assert_eq!(norm("/../../"), "/");
-        assert_eq!(norm("/%"), "/%");
-        assert_eq!(norm("/%4"), "/%4");
-        assert_eq!(norm("/é/%zz"), "/é/%zz");
+        assert_eq!(norm("/%"), "/%25");
+        assert_eq!(norm("/%4"), "/%254");
+        assert_eq!(norm("/é/%zz"), "/é/%25zz");
+        // A stray `%` is escaped, so the result normalises to itself.
+        assert_eq!(norm("/%%32F"), "/%252f");
+        assert_eq!(norm("/%252f"), "/%252f");
     }
 
     #[test]
@@ -454,6 +508,35 @@ mod tests {
         assert_eq!(rules.level_for("/files/a/b/c/raw/x"), Some(Level::Access));
         assert_eq!(rules.level_for("/files/a/b"), None);
         assert_eq!(rules.level_for("/"), None);
+    }
+
+    #[test]
+    fn dot_segments_never_lower_the_level() {
+        // axum routes `/admin/..` to `/admin/{id}`: resolving the dots alone would open it.
+        let rules = PathRules::new(["/admin"], ["/api", "/files/*/raw"]).unwrap();
+        for path in [
+            "/admin/..",
+            "/admin/%2e%2e",
+            "/admin/.%2E",
+            "/admin/..;x",
+            "/admin/%2F..",
+            "/admin/%5C..",
+            "/admin/.",
+        ] {
+            assert_eq!(rules.level_for(path), Some(Level::Master), "{path}");
+        }
+        for path in [
+            "/api/../items",
+            "/api/%2e%2e/items",
+            "/files/../raw",
+            "/files/./raw",
+        ] {
+            assert_eq!(rules.level_for(path), Some(Level::Access), "{path}");
+        }
+        // Resolution still counts too: the stricter of both readings applies.
+        assert_eq!(rules.level_for("/api/../admin"), Some(Level::Master));
+        assert_eq!(rules.level_for("/public/../api/x"), Some(Level::Access));
+        assert_eq!(rules.level_for("/public/../health"), None);
     }
 
     #[test]
@@ -567,7 +650,7 @@ mod tests {
             "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/1/2/3/4/5/6/7/8",
         ] {
             let mut buf = [""; PLAIN_MAX_SEGMENTS];
-            if let Some(n) = plain_segments(raw, &mut buf) {
+            if let Some((n, _)) = plain_segments(raw, &mut buf) {
                 let normalised = NormalizedPath::new(raw);
                 let expected: Vec<String> = normalised.segments().map(str::to_owned).collect();
                 let got: Vec<String> = buf[..n].iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -576,8 +659,10 @@ mod tests {
             for r in [&rules, &only_api] {
                 let slow = {
                     let path = NormalizedPath::new(raw);
-                    let segments: Vec<&str> = path.segments().collect();
-                    r.level_for_segments(&segments)
+                    let resolved: Vec<&str> = path.segments().collect();
+                    let kept = decoded_segments(raw);
+                    let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
+                    stricter(r.level_for_segments(&resolved), r.level_for_segments(&kept))
                 };
                 assert_eq!(r.level_for(raw), slow, "{raw}");
             }

@@ -1,0 +1,781 @@
+//! Property-based tests (proptest, stable Rust, part of the normal test run).
+//!
+//! - Token verification never panics, on arbitrary bytes, strings and mutated tokens.
+//! - The fast HS256 verifier agrees with the jsonwebtoken reference, on arbitrary input
+//!   and on correctly signed tokens with generated headers and claims.
+//! - Path normalisation is idempotent, and a protected path keeps its level under every
+//!   generated spelling (case, percent-encoding, `//`, `/./`, `/x/../`, `;params`,
+//!   other separators, trailing slash).
+//! - Issuing then verifying round-trips for every valid client id and lifetime.
+//!
+//! Case counts are kept small enough for the file to run in a few seconds in a debug
+//! build; `PROPTEST_CASES` raises them for a longer run.
+
+use std::{
+    sync::OnceLock,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use fastauth::{
+    AuthError, FastAuth, Level, TokenType,
+    paths::{NormalizedPath, PathRules},
+    token::{MAX_CLIENT_ID_LEN, TokenError},
+};
+use jsonwebtoken::{Algorithm, EncodingKey};
+use proptest::{prelude::*, test_runner::FileFailurePersistence};
+
+const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
+const OTHER_KEY: &str = "Zm9yZ2VkIGtleSwgbm90IHRoZSBzZXJ2ZXIncyBrZXk=";
+const K1: &str = "first-key-0123456789-0123456789-0123456789";
+const K2: &str = "second-key-0123456789-0123456789-0123456789";
+
+/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        // Shrunk failures are turned into named regression cases by hand, not files.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..ProptestConfig::default()
+    }
+}
+
+/// A deployment without key ids (fastauth-api's tokens) and one with a key ring:
+/// `k2` signs, `k1` and the kid-less `KEY` verify.
+fn deployments() -> &'static [FastAuth] {
+    static AUTHS: OnceLock<Vec<FastAuth>> = OnceLock::new();
+    AUTHS.get_or_init(|| {
+        let base = || {
+            FastAuth::builder()
+                .ignore_environment()
+                .master_token("a-long-random-master-token-0123456789")
+                .master_paths(["/admin", "/grpc.health.v1.Health/Watch"])
+                .access_paths(["/api", "/files/*/raw", "/x/**/y"])
+                .stateless()
+        };
+        vec![
+            base().cryptography_key(KEY).build().unwrap(),
+            base()
+                .cryptography_key(K2)
+                .key_id("k2")
+                .previous_key("k1", K1)
+                .previous_key_without_kid(KEY)
+                .build()
+                .unwrap(),
+        ]
+    })
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn sign(header: &str, payload: &str, key: &str) -> String {
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(key.as_bytes()),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+/// Everything a token can be verified with must return, not panic, and the level of any
+/// path must be computable.
+fn exercise(auth: &FastAuth, input: &str) {
+    for expected in [TokenType::Access, TokenType::Refresh] {
+        let _ = auth.codec().verify(input, expected);
+        let _ = auth.codec().verify_reference(input, expected);
+    }
+    let _ = auth.verify_access_stateless(input);
+    let _ = auth.level_for(input);
+    let _ = NormalizedPath::new(input);
+}
+
+/// The fast verifier and the reference accept the same tokens with the same claims, and
+/// refuse the others for the same reason (so with the same message).
+fn assert_agree(auth: &FastAuth, token: &str) -> Result<(), TestCaseError> {
+    for expected in [TokenType::Access, TokenType::Refresh] {
+        let fast = auth.codec().verify(token, expected);
+        let reference = auth.codec().verify_reference(token, expected);
+        match (&fast, &reference) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", token),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}: fast {:?}, reference {:?}", token, a, b),
+            _ => prop_assert!(false, "{}: fast {:?}, reference {:?}", token, fast, reference),
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Strategies.
+
+/// Text that looks like a token more often than random text does.
+fn token_like() -> impl Strategy<Value = String> {
+    let segment = "[A-Za-z0-9_\\-=+/ ]{0,60}";
+    prop_oneof![
+        any::<String>(),
+        "[A-Za-z0-9_\\-=+/. ]{0,300}",
+        (segment, segment, segment).prop_map(|(h, p, s)| format!("{h}.{p}.{s}")),
+        // Segments that decode, to JSON-ish text or not.
+        (
+            "[{}\":,a-zA-Z0-9 \\[\\]]{0,80}",
+            "[{}\":,a-zA-Z0-9 \\[\\]]{0,120}",
+            segment
+        )
+            .prop_map(|(h, p, s)| {
+                format!("{}.{}.{s}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p))
+            }),
+    ]
+}
+
+/// An issued token with a few characters replaced, inserted or removed.
+fn mutated_token() -> impl Strategy<Value = String> {
+    let edit = (any::<prop::sample::Index>(), 0u8..3, prop::char::range('+', 'z'));
+    (0usize..2, 0usize..2, prop::collection::vec(edit, 1..4)).prop_map(|(which, kind, edits)| {
+        let auth = &deployments()[which];
+        let pair = auth.codec().issue_pair("mutated-client").unwrap();
+        let mut chars: Vec<char> = if kind == 0 {
+            pair.access_token
+        } else {
+            pair.refresh_token
+        }
+        .chars()
+        .collect();
+        for (at, op, c) in edits {
+            let i = at.index(chars.len().max(1));
+            match op {
+                0 if !chars.is_empty() => chars[i] = c,
+                1 => chars.insert(i, c),
+                _ if !chars.is_empty() => {
+                    chars.remove(i);
+                }
+                _ => {}
+            }
+        }
+        chars.into_iter().collect()
+    })
+}
+
+/// A JSON value for a numeric claim: relative to now (never within a few seconds of it,
+/// as both verifiers read the clock separately), or one of the awkward spellings.
+#[derive(Debug, Clone)]
+enum Time {
+    Relative(i64),
+    Raw(&'static str),
+}
+
+impl Time {
+    fn render(&self, now: u64) -> String {
+        match self {
+            Time::Relative(offset) => (now as i64 + offset).to_string(),
+            Time::Raw(raw) => (*raw).to_owned(),
+        }
+    }
+}
+
+fn time() -> impl Strategy<Value = Time> {
+    prop_oneof![
+        4 => (5i64..1_000_000).prop_map(Time::Relative),
+        4 => (5i64..1_000_000).prop_map(|s| Time::Relative(-s)),
+        1 => prop::sample::select(vec![
+            "0", "1", "-1", "18446744073709551615", "18446744073709551616", "1e400", "1.5",
+            "1e10", "\"1\"", "null", "true", "[]", "{}", "9223372036854775807",
+            "9223372036854775808", "-9223372036854775808",
+        ])
+        .prop_map(Time::Raw),
+    ]
+}
+
+/// One member of the claims, or `None` to leave it out.
+fn member(name: &'static str, value: impl Strategy<Value = String>) -> impl Strategy<Value = Option<String>> {
+    prop::option::weighted(0.85, value.prop_map(move |v| format!("\"{name}\":{v}")))
+}
+
+#[derive(Debug, Clone)]
+struct GeneratedToken {
+    header: &'static str,
+    claims: Vec<(Option<String>, Option<Time>)>,
+    key: &'static str,
+}
+
+impl GeneratedToken {
+    fn render(&self, now: u64) -> String {
+        let members: Vec<String> = self
+            .claims
+            .iter()
+            .filter_map(|(text, time)| match (text, time) {
+                (Some(text), Some(time)) => Some(text.replace("{time}", &time.render(now))),
+                (Some(text), None) => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        sign(self.header, &format!("{{{}}}", members.join(",")), self.key)
+    }
+}
+
+fn generated_token() -> impl Strategy<Value = GeneratedToken> {
+    let header = prop::sample::select(vec![
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        r#"{"typ":"JWT","alg":"HS256"}"#,
+        r#"{"alg":"HS256"}"#,
+        r#"{"alg":"HS256","typ":"JWT","kid":"k2"}"#,
+        r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#,
+        r#"{"alg":"HS256","typ":"JWT","kid":"k9"}"#,
+        r#"{"alg":"HS256","typ":"JWT","kid":null}"#,
+        r#"{"alg":"HS384","typ":"JWT"}"#,
+        r#"{"alg":"none","typ":"JWT"}"#,
+        r#"{"alg":"HS256","typ":"JWT","jku":"https://x.invalid"}"#,
+        r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#,
+        r#"{"alg":"HS256","alg":"HS256"}"#,
+    ]);
+    let key = prop::sample::select(vec![KEY, KEY, KEY, K1, K2, OTHER_KEY]);
+    let client_id = prop_oneof![
+        "[a-z0-9-]{1,12}".prop_map(|s| format!("\"{s}\"")),
+        Just("\"\"".to_owned()),
+        Just("\"a\\u0000b\"".to_owned()),
+        Just(format!("\"{}\"", "x".repeat(257))),
+        Just(format!("\"{}\"", "x".repeat(256))),
+        Just(format!("\"{}\"", "\\u00e9".repeat(128))),
+        Just("7".to_owned()),
+        Just("\"\\u00e9\\\"\"".to_owned()),
+    ];
+    let token_type = prop::sample::select(vec![
+        "\"access\"",
+        "\"refresh\"",
+        "\"Access\"",
+        "\"x\"",
+        "7",
+        "null",
+        "\"\\u0061ccess\"",
+    ])
+    .prop_map(str::to_owned);
+    // Long ones push the payload past the fast verifier's stack buffer (768 bytes).
+    let jti = prop_oneof![
+        prop::sample::select(vec!["\"j\"", "null", "7", "\"\""]).prop_map(str::to_owned),
+        (500usize..1200).prop_map(|n| format!("\"{}\"", "j".repeat(n))),
+        (100usize..300).prop_map(|n| format!("\"{}\"", "\\u00e9".repeat(n))),
+    ];
+    let extra = prop::sample::select(vec![
+        "\"aud\":\"a\"",
+        "\"sub\":\"s\"",
+        "\"iss\":5",
+        "\"extra\":{\"x\":[1,2]}",
+        "\"client_id\":\"dup\"",
+        "\"type\":\"refresh\"",
+    ])
+    .prop_map(str::to_owned);
+    let timed = |name: &'static str| {
+        (
+            prop::option::weighted(0.85, Just(format!("\"{name}\":{{time}}"))),
+            time().prop_map(Some),
+        )
+    };
+    (
+        header,
+        key,
+        member("client_id", client_id),
+        member("type", token_type),
+        timed("exp"),
+        timed("iat"),
+        prop::option::weighted(0.2, Just("\"nbf\":{time}".to_owned())),
+        time(),
+        member("jti", jti),
+        prop::option::weighted(0.3, extra),
+    )
+        .prop_map(
+            |(header, key, client_id, token_type, exp, iat, nbf, nbf_time, jti, extra)| GeneratedToken {
+                header,
+                key,
+                claims: vec![
+                    (client_id, None),
+                    (token_type, None),
+                    exp,
+                    iat,
+                    (nbf, Some(nbf_time)),
+                    (jti, None),
+                    (extra, None),
+                ],
+            },
+        )
+}
+
+/// Raw paths: separators, dots, escapes (valid and broken) and parameters, densely, and
+/// the hex digits and letters that can complete an escape next to a broken one.
+fn raw_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[/\\\\.;=%0-9a-fA-FxX~_-]{0,40}",
+        prop::collection::vec(
+            prop_oneof![
+                prop::sample::select(vec![
+                    "/", "\\", ".", "..", ";", "%", "%2", "%5", "2", "5", "c", "C", "e", "E", "f", "F"
+                ])
+                .prop_map(str::to_owned),
+                "%[0-9a-fA-F]{2}",
+                "%(3[0-9]|4[1-6]|6[1-6])",
+                "[a-zA-Z0-9~_-]{1,4}",
+            ],
+            0..16
+        )
+        .prop_map(|parts| parts.concat()),
+    ]
+}
+
+/// Whether every `%` in `path` starts a two-hex-digit escape.
+fn escapes_are_well_formed(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
+}
+
+/// A path segment as the patterns write it: never `.` or `..`, no separators.
+fn segment() -> impl Strategy<Value = String> {
+    "[a-z0-9][a-z0-9._~-]{0,7}"
+}
+
+/// How one segment is re-spelt.
+#[derive(Debug, Clone)]
+struct Spelling {
+    separator: &'static str,
+    upper: Vec<bool>,
+    encode: Vec<bool>,
+    upper_hex: bool,
+    detour: Option<String>,
+    params: Option<String>,
+}
+
+fn spelling() -> impl Strategy<Value = Spelling> {
+    (
+        prop::sample::select(vec![
+            "/",
+            "/",
+            "/",
+            "//",
+            "/./",
+            "///",
+            "/%2e/",
+            "/%2E/",
+            "\\",
+            "%2F",
+            "%2f",
+            "%5C",
+            "/x/.%2e/",
+            "/x%2F%2E%2E/",
+        ]),
+        prop::collection::vec(any::<bool>(), 8),
+        prop::collection::vec(prop::bool::weighted(0.3), 8),
+        any::<bool>(),
+        prop::option::weighted(0.2, segment()),
+        prop::option::weighted(0.2, "[a-z0-9=,]{0,6}"),
+    )
+        .prop_map(|(separator, upper, encode, upper_hex, detour, params)| Spelling {
+            separator,
+            upper,
+            encode,
+            upper_hex,
+            detour,
+            params,
+        })
+}
+
+/// `segments` spelt another way, meaning the same path.
+fn respell(segments: &[String], spellings: &[Spelling], trailing: u8) -> String {
+    let mut out = String::new();
+    for (segment, s) in segments.iter().zip(spellings) {
+        let separator = s.separator;
+        // A path starts with '/', whatever separator follows.
+        if out.is_empty() && !separator.starts_with('/') {
+            out.push('/');
+        }
+        out.push_str(separator);
+        if let Some(detour) = &s.detour {
+            out.push_str(detour);
+            out.push_str("/../");
+        }
+        for (i, c) in segment.chars().enumerate() {
+            let c = if s.upper[i % 8] { c.to_ascii_uppercase() } else { c };
+            if s.encode[i % 8] {
+                if s.upper_hex {
+                    out.push_str(&format!("%{:02X}", c as u32));
+                } else {
+                    out.push_str(&format!("%{:02x}", c as u32));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        if let Some(params) = &s.params {
+            out.push(';');
+            out.push_str(params);
+        }
+    }
+    match trailing {
+        1 => out.push('/'),
+        2 => out.push_str("/."),
+        3 => out.push_str("//"),
+        _ => {}
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// A pattern guarding the first `len` of `segments`, some replaced by `*` or preceded by `**`.
+fn pattern(segments: &[String], len: usize, wild: &[u8]) -> String {
+    let mut pattern = String::new();
+    for (i, segment) in segments[..len].iter().enumerate() {
+        match wild[i % wild.len()] {
+            1 => pattern.push_str("/*"),
+            2 => {
+                pattern.push_str("/**/");
+                pattern.push_str(segment);
+            }
+            _ => {
+                pattern.push('/');
+                pattern.push_str(segment);
+            }
+        }
+    }
+    pattern
+}
+
+/// A client id as the crate accepts it: 1 to 256 bytes, no control characters.
+fn client_id() -> impl Strategy<Value = String> {
+    let non_control = any::<char>().prop_filter("no control characters", |c| !c.is_control());
+    prop_oneof![
+        prop::collection::vec(non_control, 1..=MAX_CLIENT_ID_LEN).prop_map(|chars| {
+            let mut id = String::new();
+            for c in chars {
+                if id.len() + c.len_utf8() > MAX_CLIENT_ID_LEN {
+                    break;
+                }
+                id.push(c);
+            }
+            id
+        }),
+        "[ -~]{1,40}",
+        Just("x".repeat(MAX_CLIENT_ID_LEN)),
+        Just("\u{10FFFF}".repeat(MAX_CLIENT_ID_LEN / 4)),
+        Just("\"\\'{}.%\u{2028}".to_owned()),
+    ]
+}
+
+fn lifetime() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1u64..120,
+        1u64..100_000_000,
+        Just(u64::MAX),
+        Just(i64::MAX as u64),
+        any::<u64>().prop_map(|l| l.max(1)),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties.
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn verification_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        for auth in deployments() {
+            exercise(auth, &text);
+        }
+    }
+
+    #[test]
+    fn verification_never_panics_on_token_like_text(text in token_like()) {
+        for auth in deployments() {
+            exercise(auth, &text);
+            // Nothing guessed at random is a valid token.
+            prop_assert!(auth.verify_access_stateless(&text).is_err(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_fast_verifier_agrees_with_the_reference_on_arbitrary_text(text in token_like()) {
+        for auth in deployments() {
+            assert_agree(auth, &text)?;
+        }
+    }
+
+    #[test]
+    fn the_fast_verifier_agrees_with_the_reference_on_mutated_tokens(token in mutated_token()) {
+        for auth in deployments() {
+            exercise(auth, &token);
+            assert_agree(auth, &token)?;
+        }
+    }
+
+    #[test]
+    fn the_fast_verifier_agrees_with_the_reference_on_signed_tokens(generated in generated_token()) {
+        let token = generated.render(now());
+        for auth in deployments() {
+            assert_agree(auth, &token)?;
+        }
+    }
+
+    #[test]
+    fn level_for_is_total(path in raw_path()) {
+        let rules = PathRules::new(["/admin"], ["/api", "/files/*/raw", "/x/**/y"]).unwrap();
+        let _ = rules.level_for(&path);
+        let _ = rules.level_for_template(&path);
+        for auth in deployments() {
+            prop_assert_eq!(auth.level_for(&path), auth.rules().level_for(&path));
+        }
+    }
+
+    /// `level_for` (with its allocation-free path for plain paths) gives the level the
+    /// compiled patterns give the normalised path.
+    #[test]
+    fn level_for_agrees_with_the_patterns_on_the_normalised_path(
+        path in prop_oneof![
+            raw_path(),
+            prop::collection::vec(
+                prop::sample::select(vec!["admin", "ADMIN", "api", "files", "raw", "x", "y", "a", ".", "..", ""]),
+                0..40,
+            )
+            .prop_map(|segments| format!("/{}", segments.join("/"))),
+        ]
+    ) {
+        let rules = PathRules::new(["/admin", "/a/*/c", "/x/**/y/admin"], ["/api", "/files/**/raw", "/x/**/y"]).unwrap();
+        let normalised = NormalizedPath::new(&path);
+        let reference = if rules.master().iter().any(|p| p.matches(&normalised)) {
+            Some(Level::Master)
+        } else if rules.access().iter().any(|p| p.matches(&normalised)) {
+            Some(Level::Access)
+        } else {
+            None
+        };
+        // The normalised path's level is a floor: with dot segments, the path read with
+        // the dots kept may require more (`/admin/..` is `/admin/{id}` to axum), never less.
+        let got = rules.level_for(&path);
+        prop_assert!(rank(got) >= rank(reference), "{:?} normalised to {:?}: {:?} < {:?}", path, normalised.as_str(), got, reference);
+        if !normalised_has_dots(&path) {
+            prop_assert_eq!(got, reference, "{:?} normalised to {:?}", path, normalised.as_str());
+        }
+    }
+
+    #[test]
+    fn a_protected_path_keeps_its_level_under_every_spelling(
+        segments in prop::collection::vec(segment(), 1..6),
+        spellings in prop::collection::vec(spelling(), 6),
+        protected_len in 1usize..6,
+        wild in prop::collection::vec(prop::sample::select(vec![0u8, 0, 0, 1, 2]), 1..4),
+        master in any::<bool>(),
+        trailing in 0u8..4,
+    ) {
+        let len = protected_len.min(segments.len());
+        let pattern = pattern(&segments, len, &wild);
+        let (rules, level) = if master {
+            (PathRules::new([pattern.as_str()], ["/unrelated"]).unwrap(), Level::Master)
+        } else {
+            (PathRules::new(["/unrelated"], [pattern.as_str()]).unwrap(), Level::Access)
+        };
+        let canonical = format!("/{}", segments.join("/"));
+        prop_assert_eq!(rules.level_for(&canonical), Some(level), "{} under {}", canonical, pattern);
+        let spelt = respell(&segments, &spellings, trailing);
+        let normalised = NormalizedPath::new(&spelt);
+        prop_assert_eq!(
+            normalised.as_str(),
+            canonical.as_str(),
+            "{} is not {}",
+            spelt,
+            canonical
+        );
+        let got = rules.level_for(&spelt);
+        prop_assert!(rank(got) >= rank(Some(level)), "{} under {}: {:?}", spelt, pattern, got);
+    }
+
+    #[test]
+    fn any_path_keeps_its_level_under_every_spelling(
+        segments in prop::collection::vec(segment(), 1..5),
+        spellings in prop::collection::vec(spelling(), 5),
+        trailing in 0u8..4,
+    ) {
+        // Fixed rules; the generated path may or may not fall under them.
+        let rules = PathRules::new(["/a", "/b/*/c"], ["/0", "/a0/**/z"]).unwrap();
+        let canonical = format!("/{}", segments.join("/"));
+        let spelt = respell(&segments, &spellings, trailing);
+        // A re-spelling never lowers the level; without dot segments it keeps it exactly.
+        let (got, want) = (rules.level_for(&spelt), rules.level_for(&canonical));
+        prop_assert!(rank(got) >= rank(want), "{} vs {}: {:?} < {:?}", spelt, canonical, got, want);
+        if !normalised_has_dots(&spelt) {
+            prop_assert_eq!(got, want, "{} vs {}", spelt, canonical);
+        }
+    }
+
+    #[test]
+    fn issue_then_verify_round_trips(
+        client_id in client_id(),
+        access in lifetime(),
+        refresh in lifetime(),
+        ring in any::<bool>(),
+    ) {
+        let mut builder = FastAuth::builder()
+            .ignore_environment()
+            .access_token_lifetime(Duration::from_secs(access))
+            .refresh_token_lifetime(Duration::from_secs(refresh))
+            .stateless();
+        builder = if ring {
+            builder.cryptography_key(K2).key_id("k2").previous_key_without_kid(KEY)
+        } else {
+            builder.cryptography_key(KEY)
+        };
+        let auth = builder.build().unwrap();
+        let before = now();
+        let pair = auth.codec().issue_pair(&client_id).unwrap();
+        let after = now();
+        prop_assert_eq!(&pair.client_id, &client_id);
+
+        let claims = auth.verify_access_stateless(&pair.access_token).unwrap();
+        prop_assert_eq!(&claims.client_id, &client_id);
+        prop_assert_eq!(claims.token_type, TokenType::Access);
+        prop_assert!((before..=after).contains(&claims.iat));
+        prop_assert_eq!(claims.exp, claims.iat.saturating_add(access));
+        let reference = auth.codec().verify_reference(&pair.access_token, TokenType::Access).unwrap();
+        prop_assert_eq!(&reference, &claims);
+
+        let refreshed = auth.codec().verify(&pair.refresh_token, TokenType::Refresh).unwrap();
+        prop_assert_eq!(&refreshed.client_id, &client_id);
+        prop_assert_eq!(refreshed.exp, refreshed.iat.saturating_add(refresh));
+        prop_assert_eq!(
+            auth.codec().verify_reference(&pair.refresh_token, TokenType::Refresh).unwrap(),
+            refreshed
+        );
+
+        // Each token only in its own role.
+        prop_assert_eq!(
+            auth.verify_access_stateless(&pair.refresh_token).unwrap_err(),
+            AuthError::WrongTokenType
+        );
+        prop_assert_eq!(
+            auth.codec().verify(&pair.access_token, TokenType::Refresh).unwrap_err(),
+            TokenError::WrongType
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1024))]
+
+    #[test]
+    fn normalisation_is_idempotent(path in raw_path().prop_filter("well-formed escapes", |p| escapes_are_well_formed(p))) {
+        let once = NormalizedPath::new(&path);
+        let twice = NormalizedPath::new(once.as_str());
+        prop_assert_eq!(once.as_str(), twice.as_str(), "{:?}", path);
+        prop_assert!(once.as_str().starts_with('/'));
+    }
+
+    /// A `%` that starts no escape must not form a new escape with a decoded hex digit
+    /// after it (`/%%32F` → `/%2f` → `/`): `decode_segment` writes it as `%25`.
+    #[test]
+    fn normalisation_is_idempotent_even_with_stray_percent_signs(path in raw_path()) {
+        for known in ["/%%32F", "/%2%46", "/%%35C", "/admin/%%32e%%32e"] {
+            let once = NormalizedPath::new(known);
+            let twice = NormalizedPath::new(once.as_str());
+            prop_assert_eq!(once.as_str(), twice.as_str(), "{:?}", known);
+        }
+        let once = NormalizedPath::new(&path);
+        let twice = NormalizedPath::new(once.as_str());
+        prop_assert_eq!(once.as_str(), twice.as_str(), "{:?}", path);
+    }
+}
+
+fn rank(level: Option<Level>) -> u8 {
+    match level {
+        None => 0,
+        Some(Level::Access) => 1,
+        Some(Level::Master) => 2,
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Known bug in `src/paths.rs`: `..` resolution drops the protected segment before it,
+    /// while axum routes `/admin/..` to `/admin/{id}` (see `tests/attack_corpus.rs`,
+    /// `dot_segments_cannot_remove_a_protected_segment`). A dot segment must never lower
+    /// the level.
+    #[test]
+    fn dot_segments_never_lower_the_level(
+        segments in prop::collection::vec(segment(), 1..5),
+        protected_len in 1usize..5,
+        master in any::<bool>(),
+        at in any::<prop::sample::Index>(),
+        dots in prop::sample::select(vec!["..", "%2e%2e", ".%2E", "..;x", "%2E%2E;"]),
+        tail in prop::collection::vec(segment(), 0..3),
+    ) {
+        let len = protected_len.min(segments.len());
+        let pattern = format!("/{}", segments[..len].join("/"));
+        let rules = if master {
+            PathRules::new([pattern.as_str()], ["/unrelated"]).unwrap()
+        } else {
+            PathRules::new(["/unrelated"], [pattern.as_str()]).unwrap()
+        };
+        let cut = len + at.index(segments.len() - len + 1);
+        let prefix = format!("/{}", segments[..cut].join("/"));
+        let with_dots = format!("{prefix}/{dots}/{}", tail.join("/"));
+        prop_assert!(
+            rank(rules.level_for(&with_dots)) >= rank(rules.level_for(&prefix)),
+            "{} is {:?} but {} is {:?} (pattern {})",
+            with_dots,
+            rules.level_for(&with_dots),
+            prefix,
+            rules.level_for(&prefix),
+            pattern
+        );
+    }
+}
+
+/// Client ids outside the accepted set are refused when issuing, and the crate never
+/// signs a token it would not verify.
+#[test]
+fn invalid_client_ids_are_refused_when_issuing() {
+    let auth = &deployments()[0];
+    for bad in [
+        String::new(),
+        "x".repeat(MAX_CLIENT_ID_LEN + 1),
+        "\u{10FFFF}".repeat(MAX_CLIENT_ID_LEN / 4) + "x",
+        "a\u{0}b".to_owned(),
+        "a\nb".to_owned(),
+        "\u{7f}".to_owned(),
+        "\u{85}".to_owned(),
+    ] {
+        assert_eq!(
+            auth.codec().issue_pair(&bad).unwrap_err(),
+            TokenError::InvalidClientId,
+            "{bad:?}"
+        );
+    }
+}
+
+/// Whether the path has a `.` or `..` segment once its escapes are decoded (the only case
+/// where the layer reads the path in two ways).
+fn normalised_has_dots(path: &str) -> bool {
+    let lowered = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .replace("%2f", "/")
+        .replace("%5c", "/")
+        .replace('\\', "/");
+    lowered
+        .split('/')
+        .map(|s| s.split(';').next().unwrap_or(""))
+        .any(|s| s == "." || s == "..")
+}
