@@ -1769,8 +1769,8 @@ async fn a_layer_on_the_nested_router_sees_relative_paths() {
 /// `/admin/..` to `/admin/{id}` with `id = ".."`, and `/api/../items` to
 /// `/api/{version}/items`, so the handler behind the protected prefix runs with no token.
 ///
-/// Known bug in `src/paths.rs` (`NormalizedPath::new` / `PathRules::level_for`): a `..`
-/// segment must never lower the level.
+/// So `PathRules::level_for` also reads the path with its dot segments kept, and the
+/// stricter level applies: a `..` segment never lowers the level.
 #[tokio::test]
 async fn dot_segments_cannot_remove_a_protected_segment() {
     let auth = plain()

@@ -708,8 +708,8 @@ fn rank(level: Option<Level>) -> u8 {
 proptest! {
     #![proptest_config(config(256))]
 
-    /// Known bug in `src/paths.rs`: `..` resolution drops the protected segment before it,
-    /// while axum routes `/admin/..` to `/admin/{id}` (see `tests/attack_corpus.rs`,
+    /// `..` resolution alone would drop the protected segment before it, while axum routes
+    /// `/admin/..` to `/admin/{id}` (see `tests/attack_corpus.rs`,
     /// `dot_segments_cannot_remove_a_protected_segment`). A dot segment must never lower
     /// the level.
     #[test]
