@@ -1,0 +1,177 @@
+//! Reading Flussonic's `/auth` request: the query string (`GET`, `on_play`), a JSON body
+//! or a form body (`POST`, `on_publish` in newer versions).
+//!
+//! Only top-level parameters count, and the first occurrence of a name wins, so a
+//! `referer` or `qs` value that itself contains `token=` or `name=` cannot override the
+//! real parameters. Unknown parameters are ignored. A request that cannot be read is
+//! not an error here: it becomes a `problem`, which the decision turns into a 403.
+
+use std::borrow::Cow;
+
+use axum::body::Body;
+use http::{HeaderMap, Method, header};
+use serde_json::Value;
+
+/// The parameters the decision uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// `token` (absent when missing or empty).
+    pub token: Option<String>,
+    /// `name`: the stream or file.
+    pub name: Option<String>,
+    /// `ip`: the viewer's address.
+    pub ip: Option<String>,
+    /// `proto`.
+    pub proto: Option<String>,
+    /// `session_id` (newer versions).
+    pub session_id: Option<String>,
+    /// `request_type`: `new_session` or `update_session` (newer versions).
+    pub request_type: Option<String>,
+    /// `qs`: the viewer's original query string (a fallback source of `token`).
+    pub qs: Option<String>,
+    /// Why the request could not be read, if it could not.
+    pub problem: Option<String>,
+}
+
+impl AuthRequest {
+    /// Records one parameter; the first non-empty value of a name wins.
+    pub fn set(&mut self, key: &str, value: Cow<'_, str>) {
+        let slot = match key {
+            "token" => &mut self.token,
+            "name" => &mut self.name,
+            "ip" => &mut self.ip,
+            "proto" => &mut self.proto,
+            "session_id" => &mut self.session_id,
+            "request_type" => &mut self.request_type,
+            "qs" => &mut self.qs,
+            _ => return,
+        };
+        if slot.is_none() {
+            let value = value.trim();
+            if !value.is_empty() {
+                *slot = Some(value.to_owned());
+            }
+        }
+    }
+
+    /// Records the pairs of an `application/x-www-form-urlencoded` string.
+    pub fn set_form(&mut self, encoded: &[u8]) {
+        for (key, value) in form_urlencoded::parse(encoded) {
+            self.set(&key, value);
+        }
+    }
+
+    /// Records the top-level members of a JSON object (nested values are ignored).
+    fn set_json(&mut self, body: &[u8]) -> Result<(), String> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
+        let Value::Object(members) = value else {
+            return Err("the JSON body must be an object".to_owned());
+        };
+        for (key, value) in members {
+            match value {
+                Value::String(s) => self.set(&key, Cow::Owned(s)),
+                Value::Number(n) => self.set(&key, Cow::Owned(n.to_string())),
+                Value::Bool(b) => self.set(&key, Cow::Borrowed(if b { "true" } else { "false" })),
+                Value::Null | Value::Array(_) | Value::Object(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The token, or, when Flussonic sent none, the `token` of the viewer's own query
+    /// string (`qs`), which is where Flussonic takes it from.
+    fn fill_token_from_qs(&mut self) {
+        if self.token.is_some() {
+            return;
+        }
+        if let Some(qs) = &self.qs {
+            let token = form_urlencoded::parse(qs.as_bytes())
+                .find(|(k, v)| k == "token" && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_owned());
+            self.token = token;
+        }
+    }
+}
+
+/// Reads the request: the body first (for `POST`), then the query string fills in
+/// what the body did not have.
+pub async fn read(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Body,
+    limit: usize,
+) -> AuthRequest {
+    let mut req = AuthRequest::default();
+    if (*method == Method::POST || *method == Method::PUT)
+        && let Err(problem) = read_body(&mut req, headers, body, limit).await
+    {
+        req.problem = Some(problem);
+    }
+    if let Some(query) = query {
+        req.set_form(query.as_bytes());
+    }
+    req.fill_token_from_qs();
+    req
+}
+
+async fn read_body(
+    req: &mut AuthRequest,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<(), String> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(format!("request body larger than {limit} bytes"));
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| format!("request body larger than {limit} bytes, or unreadable"))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.is_empty() {
+        return Ok(());
+    }
+    if content_type.contains("json") || (content_type.is_empty() && trimmed.starts_with(b"{")) {
+        req.set_json(&bytes)
+    } else if content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded") {
+        req.set_form(&bytes);
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported content type {content_type:?}: send JSON or a form"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_top_level_value_wins() {
+        let mut req = AuthRequest::default();
+        req.set_form(
+            b"name=live%2Fa&token=good&referer=http%3A%2F%2Fx%2F%3Ftoken%3Devil%26name%3Dother&token=late",
+        );
+        req.fill_token_from_qs();
+        assert_eq!(req.token.as_deref(), Some("good"));
+        assert_eq!(req.name.as_deref(), Some("live/a"));
+    }
+
+    #[test]
+    fn token_from_qs_when_absent() {
+        let mut req = AuthRequest::default();
+        req.set_form(b"name=a&qs=token%3Dabc%26x%3D1");
+        req.fill_token_from_qs();
+        assert_eq!(req.token.as_deref(), Some("abc"));
+    }
+}
