@@ -195,7 +195,7 @@ def flussonic_scenarios(run):
     wait_http(f"{base}/health")
     api = {"X-API-Key": MASTER}
     get_json(f"{base}/api/tokens", api, "POST",
-             {"token": "bench-unlimited", "user_id": "bench-user", "max_sessions": 1_000_000_000})
+             {"token": "bench-unlimited", "user_id": "bench-user", "max_sessions": 0})
     get_json(f"{base}/api/tokens", api, "POST", {"token": "bench-recheck", "user_id": "recheck-user",
                                                  "max_sessions": 10})
     get_json(f"{base}/api/tokens", api, "POST", {"token": "bench-suspended", "user_id": "suspended-user",
