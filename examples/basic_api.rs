@@ -16,7 +16,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
-use axum::{Extension, Json, Router, routing::get};
+use axum::{Extension, Json, Router, extract::ConnectInfo, routing::get};
 use fastauth::{Claims, FastAuth, FastAuthBuilder};
 use serde_json::{Value, json};
 
@@ -53,7 +53,16 @@ fn configuration() -> Result<FastAuthBuilder, String> {
 }
 
 async fn run() -> Result<(), String> {
-    let auth = configuration()?.build().map_err(|e| e.to_string())?;
+    let auth = configuration()?
+        // The brute-force protection counts failures per client address. (With fastauth's
+        // `axum` feature, axum's `ConnectInfo` is recognised without this line.)
+        .client_address(|extensions| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip())
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
@@ -73,7 +82,7 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, mode = ?auth.mode(), "basic_api listening");
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
