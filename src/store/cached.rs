@@ -68,7 +68,6 @@ use std::{
 use async_trait::async_trait;
 
 use super::{Rotation, StoredTokens, TokenStore};
-use crate::crypto::constant_time_eq;
 use crate::error::StoreError;
 
 /// Default upper bound on cached clients.
@@ -291,13 +290,13 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
                 return Ok(entry
                     .value
                     .as_ref()
-                    .is_some_and(|stored| constant_time_eq(&stored.access_token, access_token)));
+                    .is_some_and(|stored| stored.has_access_token(access_token)));
             }
         }
         Ok(self
             .load(client_id)
             .await?
-            .is_some_and(|stored| constant_time_eq(&stored.access_token, access_token)))
+            .is_some_and(|stored| stored.has_access_token(access_token)))
     }
 
     async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::RwLock};
 use async_trait::async_trait;
 
 use super::{Rotation, StoredTokens, TokenStore};
-use crate::{crypto::constant_time_eq, error::StoreError};
+use crate::error::StoreError;
 
 /// Keeps token pairs in memory. Nothing survives a restart, and instances do not
 /// share it: use [`HttpTokenStore`](crate::store) or another shared store for that.
@@ -61,7 +61,7 @@ impl TokenStore for MemoryTokenStore {
         Ok(self
             .read()
             .get(client_id)
-            .is_some_and(|stored| constant_time_eq(&stored.access_token, access_token)))
+            .is_some_and(|stored| stored.has_access_token(access_token)))
     }
 
     async fn rotate(
@@ -73,7 +73,7 @@ impl TokenStore for MemoryTokenStore {
         // One write lock for compare and swap: concurrent refreshes, exactly one wins.
         let mut pairs = self.write();
         match pairs.get_mut(client_id) {
-            Some(current) if constant_time_eq(&current.refresh_token, presented_refresh) => {
+            Some(current) if current.has_refresh_token(presented_refresh) => {
                 *current = new.clone();
                 Ok(Rotation::Rotated)
             }

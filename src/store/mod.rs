@@ -44,6 +44,18 @@ pub struct StoredTokens {
     pub refresh_token: String,
 }
 
+impl StoredTokens {
+    /// Whether `token` is this pair's access token (constant-time comparison).
+    pub fn has_access_token(&self, token: &str) -> bool {
+        crate::crypto::constant_time_eq(&self.access_token, token)
+    }
+
+    /// Whether `token` is this pair's refresh token (constant-time comparison).
+    pub fn has_refresh_token(&self, token: &str) -> bool {
+        crate::crypto::constant_time_eq(&self.refresh_token, token)
+    }
+}
+
 impl fmt::Debug for StoredTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredTokens")
@@ -85,7 +97,7 @@ pub trait TokenStore: Send + Sync + 'static {
         Ok(self
             .load(client_id)
             .await?
-            .is_some_and(|stored| crate::crypto::constant_time_eq(&stored.access_token, access_token)))
+            .is_some_and(|stored| stored.has_access_token(access_token)))
     }
 
     /// Replaces the pair of `client_id` with `new` only if its refresh token is
@@ -99,7 +111,7 @@ pub trait TokenStore: Send + Sync + 'static {
         new: &StoredTokens,
     ) -> Result<Rotation, StoreError> {
         match self.load(client_id).await? {
-            Some(current) if crate::crypto::constant_time_eq(&current.refresh_token, presented_refresh) => {
+            Some(current) if current.has_refresh_token(presented_refresh) => {
                 self.save(client_id, new).await?;
                 Ok(Rotation::Rotated)
             }
