@@ -9,26 +9,48 @@ use std::{
     hint::black_box,
     pin::pin,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fastauth::{FastAuth, TokenType};
+use fastauth::{CachedTokenStore, FastAuth, MemoryTokenStore, TokenType};
 use http::{Request, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tower::{Layer, Service};
 
 const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
 
-fn auth(stateless: bool) -> FastAuth {
+#[derive(Clone, Copy)]
+enum Mode {
+    Stateless,
+    /// Stored mode, the pair in a `MemoryTokenStore`.
+    Memory,
+    /// Stored mode, the pair served from a `CachedTokenStore` hit.
+    CacheHit,
+}
+
+fn auth_with(mode: Mode) -> FastAuth {
     let builder = FastAuth::builder()
         .ignore_environment()
         .cryptography_key(KEY)
         .master_token("master")
         .master_paths(["/admin", "/auth/token/new"])
         .access_paths(["/api", "/ws", "/v1/*/items"]);
-    if stateless { builder.stateless() } else { builder }
-        .build()
-        .unwrap()
+    match mode {
+        Mode::Stateless => builder.stateless(),
+        Mode::Memory => builder,
+        Mode::CacheHit => builder.store(
+            CachedTokenStore::builder(MemoryTokenStore::new())
+                .ttl(Duration::from_secs(3600))
+                .build(),
+        ),
+    }
+    .build()
+    .unwrap()
+}
+
+fn auth(stateless: bool) -> FastAuth {
+    auth_with(if stateless { Mode::Stateless } else { Mode::Memory })
 }
 
 /// Polls a future that is expected to be ready at once (no I/O is involved).
@@ -86,8 +108,12 @@ fn paths(c: &mut Criterion) {
 fn layer(c: &mut Criterion) {
     let inner = tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
     let mut group = c.benchmark_group("layer");
-    for (name, stateless) in [("stateless", true), ("stored, memory store", false)] {
-        let auth = auth(stateless);
+    for (name, mode) in [
+        ("stateless", Mode::Stateless),
+        ("stored, memory store", Mode::Memory),
+        ("stored, cache hit", Mode::CacheHit),
+    ] {
+        let auth = auth_with(mode);
         let token = now(auth.issue(Some("bench-client"))).unwrap().access_token;
         let mut service = auth.layer().layer(inner);
         group.bench_function(format!("valid access token, {name}"), |b| {
