@@ -104,23 +104,85 @@ impl fmt::Display for PathPattern {
     }
 }
 
+/// Whether `pattern` matches a prefix of `path`. Runs in O(pattern × path) whatever the
+/// number of `**` (a backtracking matcher is exponential in them, and paths come from
+/// clients): it tracks the set of path positions each pattern prefix can end at.
 fn matches_prefix(pattern: &[Segment], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => true,
-        Some((Segment::Any, rest)) => (0..=path.len()).any(|skip| matches_prefix(rest, &path[skip..])),
-        Some((seg, rest)) => match path.split_first() {
-            None => false,
-            Some((first, tail)) => {
-                let head_ok = match seg {
-                    Segment::One => true,
-                    // Literals are stored in lower case; the path's segments may not be.
-                    Segment::Literal(lit) => lit.eq_ignore_ascii_case(first),
-                    Segment::Any => unreachable!("handled above"),
-                };
-                head_ok && matches_prefix(rest, tail)
-            }
-        },
+    if path.len() < 128 {
+        matches_prefix_small(pattern, path)
+    } else {
+        matches_prefix_long(pattern, path)
     }
+}
+
+/// [`matches_prefix`] with the position set in one `u128`: no allocation.
+fn matches_prefix_small(pattern: &[Segment], path: &[&str]) -> bool {
+    let n = path.len();
+    // Bits 0..=n: the positions that exist.
+    let all: u128 = if n + 1 == 128 {
+        u128::MAX
+    } else {
+        (1u128 << (n + 1)) - 1
+    };
+    let mut reach: u128 = 1;
+    for segment in pattern {
+        reach = match segment {
+            Segment::Any => all & (u128::MAX << reach.trailing_zeros()),
+            Segment::One => (reach << 1) & all,
+            Segment::Literal(lit) => {
+                let mut next = 0;
+                let mut rest = reach & (all >> 1);
+                while rest != 0 {
+                    let i = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    if lit.eq_ignore_ascii_case(path[i]) {
+                        next |= 1 << (i + 1);
+                    }
+                }
+                next
+            }
+        };
+        if reach == 0 {
+            return false;
+        }
+    }
+    true
+}
+
+fn matches_prefix_long(pattern: &[Segment], path: &[&str]) -> bool {
+    // `reach[i]`: the pattern so far can end right before `path[i]`.
+    let mut reach = vec![false; path.len() + 1];
+    reach[0] = true;
+    for segment in pattern {
+        match segment {
+            Segment::Any => {
+                // From the first reachable position on, every later one is reachable.
+                let Some(first) = reach.iter().position(|&r| r) else {
+                    return false;
+                };
+                reach[first..].fill(true);
+            }
+            Segment::One | Segment::Literal(_) => {
+                let mut any = false;
+                for i in (0..path.len()).rev() {
+                    let ok = reach[i]
+                        && match segment {
+                            Segment::One => true,
+                            // Literals are stored in lower case; the path's segments may not be.
+                            Segment::Literal(lit) => lit.eq_ignore_ascii_case(path[i]),
+                            Segment::Any => unreachable!("handled above"),
+                        };
+                    reach[i + 1] = ok;
+                    any |= ok;
+                }
+                reach[0] = false;
+                if !any {
+                    return false;
+                }
+            }
+        }
+    }
+    reach.iter().any(|&r| r)
 }
 
 /// A request path in canonical form: lower-case segments, no empty, `.` or `..`
@@ -537,6 +599,49 @@ mod tests {
         assert_eq!(rules.level_for("/api/../admin"), Some(Level::Master));
         assert_eq!(rules.level_for("/public/../api/x"), Some(Level::Access));
         assert_eq!(rules.level_for("/public/../health"), None);
+    }
+
+    #[test]
+    fn both_matchers_agree() {
+        let patterns = [
+            "/",
+            "/a",
+            "/*",
+            "/**",
+            "/a/**",
+            "/**/b",
+            "/a/*/c",
+            "/**/a/**/b",
+            "/*/*/*",
+            "/a/**/**/c",
+        ];
+        let words = ["a", "b", "c", "A"];
+        for pattern in patterns {
+            let compiled = PathPattern::new(pattern).unwrap();
+            for len in 0..6usize {
+                for combo in 0..4usize.pow(len as u32) {
+                    let path: Vec<&str> = (0..len)
+                        .map(|i| words[(combo / 4usize.pow(i as u32)) % 4])
+                        .collect();
+                    assert_eq!(
+                        matches_prefix_small(&compiled.segments, &path),
+                        matches_prefix_long(&compiled.segments, &path),
+                        "{pattern} on {path:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn many_double_stars_stay_linear() {
+        // A backtracking matcher takes exponential time here (found by the path fuzzer).
+        let rules = PathRules::new(["/**/a/**/a/**/a/**/a/**/a/**/b"], Vec::<String>::new()).unwrap();
+        let path = format!("{}/c", "/a".repeat(5000));
+        assert_eq!(rules.level_for(&path), None);
+        assert_eq!(rules.level_for(&format!("{path}/b")), Some(Level::Master));
+        let hit = format!("{}/b/c", "/a".repeat(5000));
+        assert_eq!(rules.level_for(&hit), Some(Level::Master));
     }
 
     #[test]
