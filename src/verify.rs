@@ -62,8 +62,70 @@ pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
     Some((header, message, payload, signature))
 }
 
+/// Parses exactly the layout this crate and PyJWT write —
+/// `{"client_id":"…","type":"…","exp":N,"iat":N}` with an optional `,"jti":"…"` — with
+/// plain strings (no escapes, no control characters) and canonical integers. Anything
+/// else is `None` and goes to serde_json, so this only saves time, it never decides.
+fn parse_canonical(json: &[u8]) -> Option<FastClaims<'_>> {
+    let mut rest = json.strip_prefix(br#"{"client_id":""#)?;
+    let client_id = plain_string(&mut rest)?;
+    rest = rest.strip_prefix(br#","type":""#)?;
+    let token_type = plain_string(&mut rest)?;
+    rest = rest.strip_prefix(br#","exp":"#)?;
+    let exp = integer(&mut rest)?;
+    rest = rest.strip_prefix(br#","iat":"#)?;
+    let iat = integer(&mut rest)?;
+    let jti = match rest.strip_prefix(br#","jti":""#) {
+        Some(mut after) => {
+            let jti = plain_string(&mut after)?;
+            rest = after;
+            Some(jti.to_owned())
+        }
+        None => None,
+    };
+    if rest != b"}" {
+        return None;
+    }
+    Some(FastClaims {
+        client_id: client_id.to_owned(),
+        token_type: std::borrow::Cow::Borrowed(token_type),
+        exp,
+        iat,
+        jti,
+    })
+}
+
+/// A JSON string body up to its closing quote (consumed), if it needs no unescaping.
+fn plain_string<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if rest[end] != b'"' {
+        return None;
+    }
+    let text = std::str::from_utf8(&rest[..end]).ok()?;
+    *rest = &rest[end + 1..];
+    Some(text)
+}
+
+/// A JSON integer that fits a `u64`, written canonically (no sign, no leading zero).
+fn integer(rest: &mut &[u8]) -> Option<u64> {
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &d in &rest[..digits] {
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    // A fraction or exponent would make it a float: not this layout.
+    if matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+        return None;
+    }
+    *rest = &rest[digits..];
+    Some(value)
+}
+
 /// Payloads up to this size are decoded on the stack.
-const STACK_PAYLOAD: usize = 768;
+const STACK_PAYLOAD: usize = 320;
 
 /// An HMAC-SHA256 key schedule, prepared once.
 #[derive(Clone)]
@@ -105,8 +167,12 @@ impl FastVerifier {
             }
             Err(_) => return Fast::Fallback,
         };
-        let Ok(claims) = serde_json::from_slice::<FastClaims<'_>>(decoded) else {
-            return Fast::Fallback;
+        let claims = match parse_canonical(decoded) {
+            Some(claims) => claims,
+            None => match serde_json::from_slice::<FastClaims<'_>>(decoded) {
+                Ok(claims) => claims,
+                Err(_) => return Fast::Fallback,
+            },
         };
         if claims.exp < now.saturating_sub(self.leeway) {
             return Fast::Invalid(TokenError::Expired);
@@ -123,5 +189,45 @@ impl FastVerifier {
             iat: claims.iat,
             jti: claims.jti,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_parser_reads_what_serde_reads_or_declines() {
+        let cases: &[&[u8]] = &[
+            br#"{"client_id":"a","type":"access","exp":5,"iat":1}"#,
+            br#"{"client_id":"a","type":"access","exp":5,"iat":1,"jti":"x"}"#,
+            br#"{"client_id":"\u00e9","type":"access","exp":5,"iat":1}"#,
+            br#"{"client_id":"a","type":"access","exp":05,"iat":1}"#,
+            br#"{"client_id":"a","type":"access","exp":5.0,"iat":1}"#,
+            br#"{"client_id":"a","type":"access","exp":5e3,"iat":1}"#,
+            br#"{"client_id":"a","type":"access","exp":18446744073709551616,"iat":1}"#,
+            br#"{"client_id":"a","type":"access","exp":18446744073709551615,"iat":0}"#,
+            br#"{"client_id":"a","type":"access","exp":5,"iat":1,"jti":"x","z":1}"#,
+            br#"{"client_id":"a","type":"access","exp":5,"iat":1} "#,
+            "{\"client_id\":\"é\",\"type\":\"access\",\"exp\":5,\"iat\":1}".as_bytes(),
+            b"{\"client_id\":\"a\x01\",\"type\":\"access\",\"exp\":5,\"iat\":1}",
+            b"{\"client_id\":\"\xff\",\"type\":\"access\",\"exp\":5,\"iat\":1}",
+            br#"{"client_id":"a","type":"access","exp":-5,"iat":1}"#,
+        ];
+        for case in cases {
+            let serde = serde_json::from_slice::<FastClaims<'_>>(case).ok();
+            if let Some(fast) = parse_canonical(case) {
+                let serde = serde.expect("the canonical parser accepted what serde refuses");
+                assert_eq!(fast.client_id, serde.client_id);
+                assert_eq!(fast.token_type, serde.token_type);
+                assert_eq!(
+                    (fast.exp, fast.iat, &fast.jti),
+                    (serde.exp, serde.iat, &serde.jti)
+                );
+            }
+        }
+        assert!(parse_canonical(cases[0]).is_some());
+        assert!(parse_canonical(cases[1]).is_some());
+        assert!(parse_canonical(cases[7]).is_some());
     }
 }
