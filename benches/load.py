@@ -84,7 +84,8 @@ class Run:
         cmd.append(url)
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p99 = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))
+        p99_match = re.search(r"99%\s+(\S+)", out)
+        p99 = parse_latency(p99_match.group(1)) if p99_match else float("nan")
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         errors = re.search(r"Socket errors: (.*)", out)
         return {"rps": rps, "p99_ms": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -92,7 +93,10 @@ class Run:
 
 
 def parse_latency(text):
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    match = re.match(r"([\d.]+)(us|ms|s)$", text)
+    if not match:
+        return float("nan")  # wrk prints "-nan" when it saw no completed request
+    value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
