@@ -101,7 +101,11 @@ pub fn check_agreement(setup: &Setup, token: &str) {
             if let (Ok(a), Ok(b)) = (fast, reference) {
                 assert_eq!(a, b, "[{}] claims differ for {token:?}", setup.name);
                 assert_eq!(a.token_type, expected, "[{}] {token:?}", setup.name);
-                assert!(check_client_id(&a.client_id).is_ok(), "[{}] {token:?}", setup.name);
+                assert!(
+                    check_client_id(&a.client_id).is_ok(),
+                    "[{}] {token:?}",
+                    setup.name
+                );
                 assert!(
                     a.exp.saturating_add(setup.leeway) >= before,
                     "[{}] expired token accepted: {a:?}",

@@ -2,7 +2,8 @@
 //! signature check: the fast verifier must agree with the jsonwebtoken reference on
 //! every claim spelling (types, numbers, duplicates, unknown members, trailing data),
 //! every header (algorithms, `kid`s, forbidden members) and segment tweaks; and claims
-//! signed by a setup's own codec verify back to themselves.
+//! signed by a setup's own codec verify back to themselves (or, past `MAX_TOKEN_LEN`,
+//! are refused as malformed).
 //!
 //! Input, one item a line (readable, so seeds and crashes are easy to write and read):
 //!
@@ -16,7 +17,10 @@
 #![no_main]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use fastauth::Claims;
+use fastauth::{
+    Claims,
+    token::{MAX_TOKEN_LEN, TokenError, check_client_id},
+};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
 
@@ -50,7 +54,11 @@ fn with_now(text: &str, now: i64) -> String {
 }
 
 fn sign(secret: &str, header: &str, claims: &str) -> String {
-    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
     let signature = jsonwebtoken::crypto::sign(
         message.as_bytes(),
         &EncodingKey::from_secret(secret.as_bytes()),
@@ -112,8 +120,16 @@ fuzz_target!(|data: &[u8]| {
             let Ok(token) = setup.auth.codec().sign(&claims) else {
                 return;
             };
-            // Issue-then-verify round-trips for every valid claim set.
-            if fastauth::token::check_client_id(&claims.client_id).is_ok() && claims.exp >= now + 5 {
+            // Issue-then-verify round-trips for every valid claim set, as long as the
+            // token stays within the documented size (`sign` has no limit of its own).
+            if token.len() > MAX_TOKEN_LEN {
+                assert_eq!(
+                    setup.auth.codec().verify(&token, claims.token_type),
+                    Err(TokenError::Malformed),
+                    "[{}] an oversized token was not refused",
+                    setup.name
+                );
+            } else if check_client_id(&claims.client_id).is_ok() && claims.exp >= now + 5 {
                 assert_eq!(
                     setup.auth.codec().verify(&token, claims.token_type),
                     Ok(claims.clone()),
