@@ -401,7 +401,16 @@ impl FastAuth {
     /// Revokes the tokens of `client_id` (stored mode; in stateless mode tokens stay
     /// valid until they expire).
     pub async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
-        self.shared.store.revoke(client_id).await
+        match self.shared.store.revoke(client_id).await {
+            Ok(()) => {
+                tracing::info!(target: "fastauth", client_id = %client_id, "tokens revoked");
+                Ok(())
+            }
+            Err(e) => {
+                log_store_error("revoke", &e);
+                Err(e)
+            }
+        }
     }
 }
 

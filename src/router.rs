@@ -200,16 +200,7 @@ async fn revoke(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
     let Some(client_id) = query_param(query, "client_id").filter(|id| check_client_id(id).is_ok()) else {
         return envelope_error(StatusCode::BAD_REQUEST, "Invalid client_id");
     };
-    match auth.revoke(&client_id).await {
-        Ok(()) => {
-            tracing::info!(target: "fastauth", client_id = %client_id, "tokens revoked");
-            revoked("Tokens revoked", client_id)
-        }
-        Err(e) => {
-            tracing::error!(target: "fastauth", operation = "revoke", error = %e, "token store error");
-            store_unavailable()
-        }
-    }
+    revoke_and_answer(auth, client_id, "Tokens revoked").await
 }
 
 async fn logout(auth: &FastAuth, ip: Option<IpAddr>, token: Result<String, AuthError>) -> Response<Bytes> {
@@ -230,15 +221,15 @@ async fn logout(auth: &FastAuth, ip: Option<IpAddr>, token: Result<String, AuthE
             return refusal(e, None);
         }
     };
-    match auth.revoke(&claims.client_id).await {
-        Ok(()) => {
-            tracing::info!(target: "fastauth", client_id = %claims.client_id, "logged out");
-            revoked("Logged out", claims.client_id)
-        }
-        Err(e) => {
-            tracing::error!(target: "fastauth", operation = "revoke", error = %e, "token store error");
-            store_unavailable()
-        }
+    revoke_and_answer(auth, claims.client_id, "Logged out").await
+}
+
+/// Revokes `client_id`'s tokens and answers with `message`, or 503 if the store failed
+/// (`FastAuth::revoke` logs the cause).
+async fn revoke_and_answer(auth: &FastAuth, client_id: String, message: &str) -> Response<Bytes> {
+    match auth.revoke(&client_id).await {
+        Ok(()) => revoked(message, client_id),
+        Err(_) => store_unavailable(),
     }
 }
 

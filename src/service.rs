@@ -61,6 +61,7 @@ enum Decision {
     Lookup {
         client_id: String,
         token: String,
+        protocol: Protocol,
     },
 }
 
@@ -122,6 +123,7 @@ impl<S> FastAuthService<S> {
                     TokenMode::Stored => Decision::Lookup {
                         client_id: claims.client_id.clone(),
                         token: token.into_owned(),
+                        protocol,
                     },
                 };
                 req.extensions_mut().insert(claims);
@@ -147,13 +149,16 @@ where
         match self.decide(&mut req) {
             Decision::Pass => ResponseFuture::call(self.inner.call(req)),
             Decision::Reject(rejection) => ResponseFuture::reject(render(&self.auth, &rejection)),
-            Decision::Lookup { client_id, token } => {
+            Decision::Lookup {
+                client_id,
+                token,
+                protocol,
+            } => {
                 // The service polled ready is the one that must be called: keep it for
                 // after the lookup and leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
                 let auth = self.auth.clone();
-                let protocol = Protocol::of(req.headers());
                 let lookup = Box::pin(async move {
                     match auth.check_stored(&client_id, &token).await {
                         Ok(()) => {
