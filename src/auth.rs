@@ -21,7 +21,8 @@ use crate::{
     response::Rejection,
     router::TokenRouter,
     store::{Rotation, StoredTokens, TokenStore},
-    token::{Claims, TokenCodec, TokenError, TokenPair, TokenType, random_client_id},
+    token::{Claims, TokenCodec, TokenError, TokenPair, TokenType, now_secs, random_client_id},
+    token_cache::TokenCache,
 };
 
 pub(crate) type FailureHandler =
@@ -74,6 +75,7 @@ pub(crate) struct Shared {
     pub(crate) extra_master_headers: Vec<http::HeaderName>,
     pub(crate) limiter: Option<FailureLimiter>,
     pub(crate) client_address: Option<AddressExtractor>,
+    pub(crate) token_cache: Option<TokenCache>,
 }
 
 /// Token authentication, configured: hands out the [`FastAuthLayer`] and the
@@ -211,7 +213,7 @@ impl FastAuth {
     /// constant time. Without a configured master token nothing ever matches.
     pub fn check_master(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         let presented = headers
-            .get(crate::MASTER_TOKEN_HEADER)
+            .get(crate::service::MASTER_TOKEN_NAME)
             .or_else(|| {
                 self.shared
                     .extra_master_headers
@@ -300,10 +302,24 @@ impl FastAuth {
 
     /// Verifies an access token's signature and claims (no store lookup).
     pub fn verify_access_stateless(&self, token: &str) -> Result<Claims, AuthError> {
-        self.shared
+        let Some(cache) = &self.shared.token_cache else {
+            return self
+                .shared
+                .codec
+                .verify(token, TokenType::Access)
+                .map_err(access_error);
+        };
+        let now = now_secs();
+        if let Some(claims) = cache.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self
+            .shared
             .codec
             .verify(token, TokenType::Access)
-            .map_err(access_error)
+            .map_err(access_error)?;
+        cache.insert(token, &claims, now);
+        Ok(claims)
     }
 
     /// Verifies an access token as the layer does: signature and claims and, in
@@ -317,7 +333,12 @@ impl FastAuth {
     }
 
     pub(crate) async fn check_stored(&self, client_id: &str, token: &str) -> Result<(), AuthError> {
-        match self.shared.store.is_current(client_id, token).await {
+        let store = &self.shared.store;
+        let answer = match store.is_current_now(client_id, token) {
+            Some(known) => Ok(known),
+            None => store.is_current(client_id, token).await,
+        };
+        match answer {
             Ok(true) => Ok(()),
             Ok(false) => Err(AuthError::RevokedAccessToken),
             Err(e) => {

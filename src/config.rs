@@ -24,6 +24,7 @@ use crate::{
     response::Rejection,
     store::{CachedTokenStore, HttpTokenStore, MemoryTokenStore, TokenStore},
     token::TokenCodec,
+    token_cache::TokenCache,
 };
 
 /// Default lifetime of access tokens: 30 days, as in fastauth-api.
@@ -34,6 +35,8 @@ pub const DEFAULT_REFRESH_LIFETIME: Duration = Duration::from_secs(365 * 24 * 36
 pub const DEFAULT_TOKEN_PREFIX: &str = "/auth";
 /// The shortest accepted cryptography key, in bytes (HS256 wants at least the hash size).
 pub const MIN_KEY_LEN: usize = 32;
+/// Default number of verified access tokens remembered (about 1.5 MiB at most).
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 4096;
 
 /// How access tokens are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -84,6 +87,8 @@ struct FileConfig {
     query_token: Option<bool>,
     #[serde(alias = "store-cache-ttl-secs")]
     store_cache_ttl_secs: Option<u64>,
+    #[serde(alias = "token-cache-capacity")]
+    token_cache_capacity: Option<usize>,
     #[serde(alias = "key-id")]
     key_id: Option<String>,
     #[serde(alias = "previous-keys")]
@@ -144,6 +149,7 @@ pub struct FastAuthBuilder {
     key_id: Option<String>,
     previous_keys: Option<Vec<(Option<String>, String)>>,
     store_cache_ttl: Option<Duration>,
+    token_cache_capacity: Option<usize>,
 }
 
 impl fmt::Debug for FastAuthBuilder {
@@ -185,6 +191,7 @@ impl Default for FastAuthBuilder {
             key_id: None,
             previous_keys: None,
             store_cache_ttl: None,
+            token_cache_capacity: None,
         }
     }
 }
@@ -402,6 +409,16 @@ impl FastAuthBuilder {
         self
     }
 
+    /// How many verified access tokens to remember, so that a client's next request
+    /// with the same token skips the signature check (default
+    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`]; `0` turns the cache off). A remembered token is
+    /// still checked for expiry on every request and, in stored mode, against the store.
+    /// File key: `token_cache_capacity`.
+    pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
+        self.token_cache_capacity = Some(capacity);
+        self
+    }
+
     /// Checks everything and builds the shared state.
     pub fn build(self) -> Result<FastAuth, ConfigError> {
         crate::jwt_backend::ensure_ready()?;
@@ -500,6 +517,11 @@ impl FastAuthBuilder {
             None => store,
         };
 
+        let token_cache_capacity = self
+            .token_cache_capacity
+            .or(file.token_cache_capacity)
+            .unwrap_or(DEFAULT_TOKEN_CACHE_CAPACITY);
+
         tracing::debug!(
             target: "fastauth::config",
             file = ?self.file_path,
@@ -511,6 +533,7 @@ impl FastAuthBuilder {
             ?mode,
             store = store_kind,
             store_cache_ttl = ?cache_ttl,
+            token_cache_capacity,
             key_id = ?key_id,
             previous_keys = previous_keys.len(),
             jwt_backend = crate::jwt_backend::backend_name(),
@@ -530,6 +553,7 @@ impl FastAuthBuilder {
             extra_master_headers,
             limiter: self.failure_limit.map(FailureLimiter::new),
             client_address: self.client_address,
+            token_cache: TokenCache::new(token_cache_capacity, self.leeway.as_secs()),
         }))
     }
 }

@@ -24,12 +24,13 @@ mod router;
 mod service;
 pub mod store;
 pub mod token;
+mod token_cache;
 mod verify;
 
 pub use auth::{FastAuth, IssueError, RefreshError};
 pub use config::{
-    DEFAULT_ACCESS_LIFETIME, DEFAULT_REFRESH_LIFETIME, DEFAULT_TOKEN_PREFIX, FastAuthBuilder, MIN_KEY_LEN,
-    TokenMode,
+    DEFAULT_ACCESS_LIFETIME, DEFAULT_REFRESH_LIFETIME, DEFAULT_TOKEN_CACHE_CAPACITY, DEFAULT_TOKEN_PREFIX,
+    FastAuthBuilder, MIN_KEY_LEN, TokenMode,
 };
 pub use error::{AuthError, ConfigError, StoreError};
 #[cfg(feature = "axum")]

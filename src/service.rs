@@ -5,7 +5,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{HeaderMap, Method, Request, Response, header};
+use http::{HeaderMap, HeaderName, Method, Request, Response, header};
 use tower_service::Service;
 
 use crate::{
@@ -24,6 +24,10 @@ pub const MASTER_TOKEN_HEADER: &str = "master-token";
 pub const ACCESS_TOKEN_HEADER: &str = "access-token";
 /// Query parameter carrying an access token, when allowed.
 pub const ACCESS_TOKEN_QUERY: &str = "access_token";
+
+// Looking a header up by `&str` parses and validates the name on every request.
+pub(crate) const ACCESS_TOKEN_NAME: HeaderName = HeaderName::from_static(ACCESS_TOKEN_HEADER);
+pub(crate) const MASTER_TOKEN_NAME: HeaderName = HeaderName::from_static(MASTER_TOKEN_HEADER);
 
 /// The middleware produced by [`FastAuthLayer`](crate::FastAuthLayer).
 #[derive(Debug, Clone)]
@@ -120,10 +124,23 @@ impl<S> FastAuthService<S> {
                         );
                         Decision::Pass
                     }
-                    TokenMode::Stored => Decision::Lookup {
-                        client_id: claims.client_id.clone(),
-                        token: token.into_owned(),
-                        protocol,
+                    TokenMode::Stored => match shared.store.is_current_now(&claims.client_id, &token) {
+                        Some(true) => {
+                            tracing::debug!(
+                                target: "fastauth",
+                                outcome = "allowed",
+                                %level,
+                                client_id = %claims.client_id,
+                                "stored access token accepted"
+                            );
+                            Decision::Pass
+                        }
+                        Some(false) => return reject(AuthError::RevokedAccessToken),
+                        None => Decision::Lookup {
+                            client_id: claims.client_id.clone(),
+                            token: token.into_owned(),
+                            protocol,
+                        },
                     },
                 };
                 req.extensions_mut().insert(claims);
@@ -219,7 +236,7 @@ pub(crate) fn access_token<B>(req: &Request<B>, allow_query: bool) -> Result<Cow
 }
 
 fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    if let Some(value) = headers.get(ACCESS_TOKEN_HEADER) {
+    if let Some(value) = headers.get(ACCESS_TOKEN_NAME) {
         let token = value.to_str().map_err(|_| AuthError::InvalidAccessToken)?.trim();
         if !token.is_empty() {
             return Ok(Some(token));

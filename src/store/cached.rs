@@ -281,22 +281,25 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
     }
 
     async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
-        // A hit compares under the read lock, without copying the pair.
-        {
-            let shard = lock_read(self.shard(client_id));
-            if let Some(entry) = shard.map.get(client_id)
-                && entry.expires > Instant::now()
-            {
-                return Ok(entry
-                    .value
-                    .as_ref()
-                    .is_some_and(|stored| stored.has_access_token(access_token)));
-            }
+        if let Some(answer) = self.is_current_now(client_id, access_token) {
+            return Ok(answer);
         }
         Ok(self
             .load(client_id)
             .await?
             .is_some_and(|stored| stored.has_access_token(access_token)))
+    }
+
+    fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
+        // A hit compares under the read lock, without copying the pair.
+        let shard = lock_read(self.shard(client_id));
+        let entry = shard.map.get(client_id)?;
+        (entry.expires > Instant::now()).then(|| {
+            entry
+                .value
+                .as_ref()
+                .is_some_and(|stored| stored.has_access_token(access_token))
+        })
     }
 
     async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
@@ -520,6 +523,28 @@ mod tests {
         assert_eq!(cache.load("d").await.unwrap(), None);
         assert_eq!(cache.inner().loads(), 2);
         assert_eq!(cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn only_a_live_hit_is_answered_without_waiting() {
+        let cache = cached(LONG, LONG);
+        cache.inner().store.save("c", &pair("a", "r")).await.unwrap();
+        assert_eq!(
+            cache.is_current_now("c", "a"),
+            None,
+            "a miss needs the inner store"
+        );
+        assert!(cache.is_current("c", "a").await.unwrap());
+        assert_eq!(cache.is_current_now("c", "a"), Some(true));
+        assert_eq!(cache.is_current_now("c", "r"), Some(false));
+        assert_eq!(cache.is_current_now("c", "other"), Some(false));
+        cache.revoke("c").await.unwrap();
+        assert_eq!(cache.is_current_now("c", "a"), Some(false));
+
+        let cache = cached(Duration::from_millis(5), LONG);
+        cache.inner().store.save("c", &pair("a", "r")).await.unwrap();
+        assert!(cache.is_current("c", "a").await.unwrap());
+        eventually(async || cache.is_current_now("c", "a").is_none()).await;
     }
 
     #[tokio::test]

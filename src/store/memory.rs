@@ -36,6 +36,12 @@ impl MemoryTokenStore {
         self.pairs.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn current(&self, client_id: &str, access_token: &str) -> bool {
+        self.read()
+            .get(client_id)
+            .is_some_and(|stored| stored.has_access_token(access_token))
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, StoredTokens>> {
         self.pairs.write().unwrap_or_else(|e| e.into_inner())
     }
@@ -58,10 +64,11 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .read()
-            .get(client_id)
-            .is_some_and(|stored| stored.has_access_token(access_token)))
+        Ok(self.current(client_id, access_token))
+    }
+
+    fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
+        Some(self.current(client_id, access_token))
     }
 
     async fn rotate(
@@ -104,6 +111,23 @@ mod tests {
         assert_eq!(store.len(), 1);
         store.revoke("c").await.unwrap();
         assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_answer_without_waiting_is_the_awaited_one() {
+        let store = MemoryTokenStore::new();
+        store.save("c", &pair("a1", "r1")).await.unwrap();
+        for (client, token, expected) in [
+            ("c", "a1", true),
+            ("c", "a2", false),
+            ("c", "r1", false),
+            ("d", "a1", false),
+        ] {
+            assert_eq!(store.is_current(client, token).await.unwrap(), expected);
+            assert_eq!(store.is_current_now(client, token), Some(expected));
+        }
+        store.revoke("c").await.unwrap();
+        assert_eq!(store.is_current_now("c", "a1"), Some(false));
     }
 
     #[tokio::test]

@@ -100,6 +100,17 @@ pub trait TokenStore: Send + Sync + 'static {
             .is_some_and(|stored| stored.has_access_token(access_token)))
     }
 
+    /// [`is_current`](TokenStore::is_current) without waiting, for stores that can
+    /// answer from memory: `Some(answer)` when it is known now (an in-memory store, a
+    /// cache hit), `None` when only `is_current` can tell. The layer asks this first, so
+    /// an answer from memory costs no future, no copy of the token and no clone of the
+    /// inner service. When it answers, it must answer as `is_current` would. The default
+    /// is `None`.
+    fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
+        let _ = (client_id, access_token);
+        None
+    }
+
     /// Replaces the pair of `client_id` with `new` only if its refresh token is
     /// `presented_refresh`. The default implementation loads, compares in constant
     /// time and saves: correct for one instance, but two instances racing can both
@@ -136,6 +147,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 
     async fn is_current(&self, client_id: &str, access_token: &str) -> Result<bool, StoreError> {
         (**self).is_current(client_id, access_token).await
+    }
+
+    fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
+        (**self).is_current_now(client_id, access_token)
     }
 
     async fn rotate(
