@@ -221,7 +221,9 @@ impl TokenCodec {
         })
     }
 
-    /// Signs arbitrary claims with this codec's key.
+    /// Signs arbitrary claims with this codec's key. Claims that would make a token
+    /// longer than [`MAX_TOKEN_LEN`] are refused ([`TokenError::Malformed`]): `verify`
+    /// would refuse that token.
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
         let header = self.keys.signing_header_b64();
@@ -233,6 +235,9 @@ impl TokenCodec {
             .map_err(|_| TokenError::InvalidSignature)?;
         token.push('.');
         token.push_str(&signature);
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
         Ok(token)
     }
 
@@ -461,6 +466,31 @@ mod tests {
     }
 
     /// The fast verifier and jsonwebtoken agree on accept/reject (and on the claims).
+    #[test]
+    fn sign_refuses_claims_too_large_for_verify() {
+        let c = codec();
+        let claims = |jti_len: usize| Claims {
+            client_id: "c".into(),
+            token_type: TokenType::Access,
+            exp: now_secs() + 600,
+            iat: 0,
+            jti: Some("j".repeat(jti_len)),
+        };
+        assert_eq!(c.sign(&claims(MAX_TOKEN_LEN)), Err(TokenError::Malformed));
+        // The largest jti that still signs gives a token at the limit, which verifies.
+        let (mut fits, mut too_big) = (0, MAX_TOKEN_LEN);
+        while too_big - fits > 1 {
+            let mid = (fits + too_big) / 2;
+            match c.sign(&claims(mid)) {
+                Ok(_) => fits = mid,
+                Err(_) => too_big = mid,
+            }
+        }
+        let largest = c.sign(&claims(fits)).unwrap();
+        assert!(largest.len() <= MAX_TOKEN_LEN && largest.len() + 4 > MAX_TOKEN_LEN);
+        assert_eq!(c.verify(&largest, TokenType::Access), Ok(claims(fits)));
+    }
+
     fn assert_agree(c: &TokenCodec, token: &str) {
         for expected in [TokenType::Access, TokenType::Refresh] {
             let fast = c.verify(token, expected);

@@ -53,13 +53,24 @@ pub(crate) enum Fast {
     Fallback,
 }
 
-/// Splits a token as jsonwebtoken does: the signature after the last dot, the payload
-/// after the one before, and everything left of that is the header.
-/// Returns (header, message, payload, signature).
+/// Splits a token for the fast path: the header before the first dot, the signature
+/// after the last, the payload between them; the signed message is everything before
+/// the last dot, as for jsonwebtoken. Finding both dots from the ends scans only the
+/// short header and signature. A token with more dots gets a payload containing a dot,
+/// which base64 refuses, so it never passes here: it goes to jsonwebtoken, which splits
+/// it its own way. Returns (header, message, payload, signature).
 pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
-    let (message, signature) = token.rsplit_once('.')?;
-    let (header, payload) = message.rsplit_once('.')?;
-    Some((header, message, payload, signature))
+    let first = token.find('.')?;
+    let last = token.rfind('.')?;
+    if first == last {
+        return None;
+    }
+    Some((
+        &token[..first],
+        &token[..last],
+        &token[first + 1..last],
+        &token[last + 1..],
+    ))
 }
 
 /// Parses exactly the layout this crate and PyJWT write —
