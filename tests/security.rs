@@ -300,3 +300,64 @@ async fn oversized_credentials_are_refused_before_any_work() {
         (401, Some("Unauthorized Access Token"))
     );
 }
+
+/// The layer remembers verified tokens; none of these may ride on that.
+#[tokio::test]
+async fn a_remembered_token_is_still_checked() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    let auth = builder().master_token(MASTER).build().unwrap();
+    let addr = serve(&auth).await;
+    let pair = auth.issue(Some("alice")).await.unwrap();
+    let token = pair.access_token.as_str();
+    for _ in 0..3 {
+        let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", token)]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // The cached signature on other claims.
+    let mut parts = token.split('.');
+    let (header, _, signature) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
+    let claims = format!(
+        r#"{{"client_id":"mallory","type":"access","exp":{},"iat":0}}"#,
+        u32::MAX
+    );
+    let forged = format!("{header}.{}.{signature}", URL_SAFE_NO_PAD.encode(claims));
+    let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &forged)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Unauthorized Access Token"))
+    );
+    // A cached token cut short, or with a character more.
+    for variant in [&token[..token.len() - 1], &format!("{token}A")] {
+        let (status, _, _) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", variant)]).await;
+        assert_eq!(status, 401, "{variant}");
+    }
+
+    // Stored mode: revocation is seen at once, cache or not.
+    auth.revoke("alice").await.unwrap();
+    let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", token)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Access token revoked"))
+    );
+
+    // Expiry is checked on every request, also for a token accepted a moment ago.
+    let auth = builder()
+        .master_token(MASTER)
+        .stateless()
+        .access_token_lifetime(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let addr = serve(&auth).await;
+    let token = auth.issue(Some("bob")).await.unwrap().access_token;
+    let (status, _, _) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &token)]).await;
+    assert_eq!(status, 200);
+    // `exp` is whole seconds and itself still valid: two seconds later it has passed.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &token)]).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("Access token expired"))
+    );
+}
