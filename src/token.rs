@@ -231,10 +231,9 @@ impl TokenCodec {
         token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = jsonwebtoken::crypto::sign(token.as_bytes(), self.keys.encoding(), Algorithm::HS256)
-            .map_err(|_| TokenError::InvalidSignature)?;
+        let signature = self.keys.signing().sign(token.as_bytes());
         token.push('.');
-        token.push_str(&signature);
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -379,10 +378,12 @@ pub(crate) fn random_client_id() -> String {
 mod tests {
     use super::*;
 
+    const TEST_KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
+
     fn codec() -> TokenCodec {
         crate::jwt_backend::ensure_ready().unwrap();
         TokenCodec::new(
-            KeyRing::new("k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=", None, &[], 0).unwrap(),
+            KeyRing::new(TEST_KEY, None, &[], 0).unwrap(),
             Duration::from_secs(2_592_000),
             Duration::from_secs(31_536_000),
             Duration::ZERO,
@@ -460,12 +461,33 @@ mod tests {
             URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(payload)
         );
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), c.keys.encoding(), Algorithm::HS256).unwrap();
+        // jsonwebtoken signs here, independently of the codec's own signing.
+        let _ = c;
+        let key = jsonwebtoken::EncodingKey::from_secret(TEST_KEY.as_bytes());
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
         format!("{message}.{signature}")
     }
 
     /// The fast verifier and jsonwebtoken agree on accept/reject (and on the claims).
+    #[test]
+    fn signing_with_the_prepared_key_is_what_jsonwebtoken_writes() {
+        let c = codec();
+        for client_id in ["a", "client-\u{e9}-\"quoted\"", &"x".repeat(MAX_CLIENT_ID_LEN)] {
+            let claims = Claims {
+                client_id: client_id.to_owned(),
+                token_type: TokenType::Refresh,
+                exp: 4_000_000_000,
+                iat: 1,
+                jti: Some("j".into()),
+            };
+            let payload = serde_json::to_string(&claims).unwrap();
+            assert_eq!(
+                c.sign(&claims).unwrap(),
+                sign_raw(&c, r#"{"alg":"HS256","typ":"JWT"}"#, &payload)
+            );
+        }
+    }
+
     #[test]
     fn sign_refuses_claims_too_large_for_verify() {
         let c = codec();
