@@ -108,6 +108,14 @@ impl fmt::Display for PathPattern {
 /// number of `**` (a backtracking matcher is exponential in them, and paths come from
 /// clients): it tracks the set of path positions each pattern prefix can end at.
 fn matches_prefix(pattern: &[Segment], path: &[&str]) -> bool {
+    // Most patterns are literal segments only (`/api`, `/admin/users`): compare directly.
+    if pattern.iter().all(|s| matches!(s, Segment::Literal(_))) {
+        return pattern.len() <= path.len()
+            && pattern.iter().zip(path).all(|(s, p)| match s {
+                Segment::Literal(lit) => lit.eq_ignore_ascii_case(p),
+                _ => false,
+            });
+    }
     if path.len() < 128 {
         matches_prefix_small(pattern, path)
     } else {
@@ -227,15 +235,21 @@ const PLAIN_MAX_SEGMENTS: usize = 32;
 /// is left for the matcher, which ignores it. `None` sends the path the general way.
 /// The flag tells whether a `.` or `..` segment was seen.
 fn plain_segments<'a>(raw: &'a str, buf: &mut [&'a str; PLAIN_MAX_SEGMENTS]) -> Option<(usize, bool)> {
-    if raw
-        .bytes()
-        .any(|b| !b.is_ascii() || matches!(b, b'%' | b'\\' | b';'))
-    {
-        return None;
-    }
+    let bytes = raw.as_bytes();
     let mut n: usize = 0;
     let mut dots = false;
-    for segment in raw.split('/') {
+    let mut start = 0;
+    // One pass that both checks the bytes and splits at `/` (`str::split` costs more
+    // than the whole match on short paths).
+    for i in 0..=bytes.len() {
+        match bytes.get(i) {
+            Some(b'/') | None => {}
+            Some(&b) if !b.is_ascii() || matches!(b, b'%' | b'\\' | b';') => return None,
+            Some(_) => continue,
+        }
+        // Every byte so far is ASCII, so these are character boundaries.
+        let segment = &raw[start..i];
+        start = i + 1;
         match segment {
             "" => {}
             "." => dots = true,

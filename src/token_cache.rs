@@ -28,6 +28,9 @@ use std::{
 
 use crate::{crypto::constant_time_eq, token::Claims};
 
+/// The length of an HS256 signature in base64url without padding.
+const SIGNATURE_LEN: usize = 43;
+
 /// Shards: a power of two.
 const SHARDS: usize = 16;
 
@@ -125,10 +128,15 @@ impl TokenCache {
     /// A keyed hash of the signature's first 16 characters. An HS256 signature is 43
     /// characters of base64 of an HMAC output, so they carry 96 random bits; the seeds
     /// are random per cache, so nobody outside can aim at a slot. A token without such
-    /// a signature is not a candidate (it would fail verification anyway).
+    /// a signature is not a candidate (the fast verifier would not accept it either).
     fn key(&self, token: &str) -> Option<u64> {
-        let (_, signature) = token.rsplit_once('.')?;
-        let (first, rest) = signature.as_bytes().split_first_chunk::<8>()?;
+        // The signature is the last 43 characters, after a dot (no search needed).
+        let at = token.len().checked_sub(SIGNATURE_LEN + 1)?;
+        let (dot, signature) = token.as_bytes()[at..].split_first()?;
+        if *dot != b'.' {
+            return None;
+        }
+        let (first, rest) = signature.split_first_chunk::<8>()?;
         let (second, _) = rest.split_first_chunk::<8>()?;
         let a = u64::from_le_bytes(*first) ^ self.seeds[0];
         let b = u64::from_le_bytes(*second) ^ self.seeds[1];
@@ -216,7 +224,7 @@ mod tests {
     fn the_cache_stays_within_its_capacity() {
         let cache = TokenCache::new(32, 0).unwrap();
         let tokens: Vec<String> = (0..1000)
-            .map(|i| format!("h.p.{i:016}-signature-bytes-{i}"))
+            .map(|i| format!("h.p.{i:016}{}", "s".repeat(27)))
             .collect();
         for token in &tokens {
             cache.insert(token, &claims("a", 200), 100);
@@ -230,7 +238,9 @@ mod tests {
     #[test]
     fn a_full_shard_drops_expired_entries_before_live_ones() {
         let cache = TokenCache::new(2 * SHARDS, 0).unwrap(); // two entries per shard
-        let tokens: Vec<String> = (0..500).map(|i| format!("h.p.{i:016}-sig")).collect();
+        let tokens: Vec<String> = (0..500)
+            .map(|i| format!("h.p.{i:016}{}", "s".repeat(27)))
+            .collect();
         let shard_of = |t: &String| (cache.key(t).unwrap() >> 40) as usize & (SHARDS - 1);
         let same: Vec<&String> = tokens
             .iter()
@@ -251,7 +261,8 @@ mod tests {
         let cache = TokenCache::new(64, 0).unwrap();
         cache.insert("no-dots-at-all", &claims("a", 200), 100);
         cache.insert("h.p.short", &claims("a", 200), 100);
-        let long = format!("h.{}.0123456789abcdef0123", "p".repeat(MAX_CACHED_TOKEN_LEN));
+        cache.insert(&format!("h.p-{}", "s".repeat(43)), &claims("a", 200), 100);
+        let long = format!("h.{}.{}", "p".repeat(MAX_CACHED_TOKEN_LEN), "s".repeat(43));
         cache.insert(&long, &claims("a", 200), 100);
         assert_eq!(cache.len(), 0);
     }

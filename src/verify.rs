@@ -57,8 +57,8 @@ pub(crate) enum Fast {
 /// after the last, the payload between them; the signed message is everything before
 /// the last dot, as for jsonwebtoken. Finding both dots from the ends scans only the
 /// short header and signature. A token with more dots gets a payload containing a dot,
-/// which base64 refuses, so it never passes here: it goes to jsonwebtoken, which splits
-/// it its own way. Returns (header, message, payload, signature).
+/// which base64 refuses before anything else is checked, so it goes to jsonwebtoken,
+/// which splits it its own way. Returns (header, message, payload, signature).
 pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
     let first = token.find('.')?;
     let last = token.rfind('.')?;
@@ -168,11 +168,9 @@ impl FastVerifier {
             Ok(32) => {}
             _ => return Fast::Fallback,
         }
-        let mut mac = self.mac.clone();
-        mac.update(message.as_bytes());
-        if mac.verify_slice(&sig).is_err() {
-            return Fast::Invalid(TokenError::InvalidSignature);
-        }
+        // The payload is decoded (not parsed) before the signature is checked: a payload
+        // that is not base64url — such as one with a dot, see `split` — goes to
+        // jsonwebtoken, whatever its signature, so both always give the same answer.
         let mut stack = [0u8; STACK_PAYLOAD];
         let mut heap = Vec::new();
         let decoded: &[u8] = match URL_SAFE_NO_PAD.decode_slice(payload, &mut stack) {
@@ -185,6 +183,11 @@ impl FastVerifier {
             }
             Err(_) => return Fast::Fallback,
         };
+        let mut mac = self.mac.clone();
+        mac.update(message.as_bytes());
+        if mac.verify_slice(&sig).is_err() {
+            return Fast::Invalid(TokenError::InvalidSignature);
+        }
         let claims = match parse_canonical(decoded) {
             Some(claims) => claims,
             None => match serde_json::from_slice::<FastClaims<'_>>(decoded) {
