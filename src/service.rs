@@ -78,7 +78,7 @@ impl<S> FastAuthService<S> {
         let Some(level) = shared.rules.level_for(req.uri().path()) else {
             return Decision::Pass;
         };
-        let protocol = Protocol::of(req.headers());
+        // The protocol only shapes a refusal: not read on the way through.
         let reject_after = |error: AuthError, retry_after| {
             tracing::debug!(
                 target: "fastauth",
@@ -88,7 +88,7 @@ impl<S> FastAuthService<S> {
                 path = req.uri().path(),
                 "request refused"
             );
-            let mut rejection = Rejection::new(error, level, protocol);
+            let mut rejection = Rejection::new(error, level, Protocol::of(req.headers()));
             rejection.retry_after = retry_after;
             Decision::Reject(rejection)
         };
@@ -139,7 +139,7 @@ impl<S> FastAuthService<S> {
                         None => Decision::Lookup {
                             client_id: claims.client_id.clone(),
                             token: token.into_owned(),
-                            protocol,
+                            protocol: Protocol::of(req.headers()),
                         },
                     },
                 };
