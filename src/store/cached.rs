@@ -58,9 +58,8 @@
 //! unauthenticated callers cannot fill the cache with entries of their choosing.
 
 use std::{
-    collections::{HashMap, VecDeque, hash_map::RandomState},
+    collections::{HashMap, VecDeque},
     fmt,
-    hash::BuildHasher,
     sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
     time::{Duration, Instant},
 };
@@ -87,7 +86,8 @@ const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 pub struct CachedTokenStore<S> {
     inner: S,
     shards: Box<[RwLock<Shard>]>,
-    hasher: RandomState,
+    /// Seeds the choice of shard.
+    seed: u64,
     ttl: Duration,
     negative_ttl: Duration,
     max_entries: usize,
@@ -147,7 +147,7 @@ impl<S> CachedTokenStoreBuilder<S> {
         CachedTokenStore {
             inner: self.inner,
             shards,
-            hasher: RandomState::new(),
+            seed: rand::random(),
             ttl: self.ttl,
             negative_ttl: self.negative_ttl,
             max_entries: self.max_entries,
@@ -200,8 +200,18 @@ impl<S> CachedTokenStore<S> {
     }
 
     fn shard(&self, client_id: &str) -> &RwLock<Shard> {
-        let index = (self.hasher.hash_one(client_id) % self.shards.len() as u64) as usize;
-        &self.shards[index]
+        // This only spreads clients over the locks (the maps inside hash with SipHash),
+        // so a cheap seeded mix will do: a second SipHash per lookup showed in profiles.
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let (words, tail) = client_id.as_bytes().as_chunks::<8>();
+        let mut h = self.seed;
+        for word in words {
+            h = (h ^ u64::from_le_bytes(*word)).wrapping_mul(K).rotate_left(29);
+        }
+        for &byte in tail {
+            h = (h ^ u64::from(byte)).wrapping_mul(K).rotate_left(29);
+        }
+        &self.shards[(h % self.shards.len() as u64) as usize]
     }
 
     fn write(&self, client_id: &str) -> RwLockWriteGuard<'_, Shard> {
