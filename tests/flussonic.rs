@@ -52,7 +52,7 @@ use std::collections::{HashMap, HashSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use support::{API_KEY, Server, TempDir, sql};
+use support::{API_KEY, Server, TempDir, log_sql, sql};
 
 use crate::{api_key::KeySource, config::Config};
 
@@ -522,9 +522,11 @@ async fn a_restart_keeps_tokens_and_sessions() {
         "new_session"
     );
     server.stop().await;
-    // A clean close leaves no WAL behind: the database file holds everything.
-    let wal = dir.path().join("tokens.db-wal");
-    assert!(std::fs::metadata(&wal).map(|m| m.len() == 0).unwrap_or(true));
+    // A clean close leaves no WAL behind: the database files hold everything.
+    for wal in ["tokens.db-wal", "tokens.logs.db-wal"] {
+        let wal = dir.path().join(wal);
+        assert!(std::fs::metadata(&wal).map(|m| m.len() == 0).unwrap_or(true));
+    }
 
     let server = Server::start(&dir, &[]).await;
     let (status, again) = server
@@ -1078,7 +1080,7 @@ async fn access_logs_can_be_filtered_and_paged_or_turned_off() {
     assert_eq!(body["detail"][0]["loc"], json!(["query", "since"]));
 
     // Retention: rows older than the limit are deleted by the cleanup.
-    sql(
+    log_sql(
         &dir,
         "UPDATE access_logs SET timestamp = '2001-01-01T00:00:00.000000Z' WHERE reason = 'token_not_found'",
     );
@@ -1091,7 +1093,8 @@ async fn access_logs_can_be_filtered_and_paged_or_turned_off() {
     server.token(json!({"token": "a", "user_id": "ua"})).await;
     server.auth_get("name=a&ip=1.1.1.1&token=a").await;
     server.auth_get("name=a&ip=1.1.1.1&token=b").await;
-    assert_eq!(sql(&dir, "SELECT COUNT(*) FROM access_logs"), 0);
+    server.logs_settled().await;
+    assert_eq!(log_sql(&dir, "SELECT COUNT(*) FROM access_logs"), 0);
     server.stop().await;
 }
 
@@ -1190,9 +1193,13 @@ async fn the_background_cleanup_removes_expired_sessions_and_old_logs() {
         &dir,
         "UPDATE active_sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE session_key = 'old'",
     );
-    sql(
-        &dir,
-        "UPDATE access_logs SET timestamp = '2000-01-01T00:00:00.000000Z' WHERE session_id = 'old'",
+    server.logs_settled().await;
+    assert_eq!(
+        log_sql(
+            &dir,
+            "UPDATE access_logs SET timestamp = '2000-01-01T00:00:00.000000Z' WHERE session_id = 'old'",
+        ),
+        1
     );
     // Polled, not timed: the task runs every second.
     let mut waited = 0;
@@ -1214,10 +1221,10 @@ async fn the_background_cleanup_removes_expired_sessions_and_old_logs() {
         1
     );
     assert_eq!(
-        sql(&dir, "SELECT COUNT(*) FROM access_logs WHERE session_id = 'old'"),
+        log_sql(&dir, "SELECT COUNT(*) FROM access_logs WHERE session_id = 'old'"),
         0
     );
-    assert_eq!(sql(&dir, "SELECT COUNT(*) FROM access_logs"), 1);
+    assert_eq!(log_sql(&dir, "SELECT COUNT(*) FROM access_logs"), 1);
     server.stop().await;
 }
 
@@ -1308,6 +1315,303 @@ async fn a_missing_api_key_is_generated_once_and_kept_private() {
     server.stop().await;
 }
 
+// ---------------------------------------------------------------- storage
+
+#[tokio::test]
+async fn access_logs_live_in_their_own_database_file() {
+    let dir = TempDir::new("logfile");
+    let elsewhere = dir.path().join("logs/access.db");
+    let server = Server::start(&dir, &[("ACCESS_LOG_DATABASE_URL", elsewhere.to_str().unwrap())]).await;
+    server
+        .token(json!({"token": "f", "user_id": "uf", "max_sessions": 0}))
+        .await;
+    for i in 0..3 {
+        server
+            .auth_get(&format!("name=live/{i}&ip=1.1.1.1&token=f&session_id=f{i}"))
+            .await;
+    }
+    server.auth_get("name=live/x&ip=1.1.1.1&token=nope").await;
+    // The listing shows every decision answered before it (it waits for the queue).
+    let (status, logs) = server.api(Method::GET, "/api/access-logs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let reasons: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["token_not_found", "new_session", "new_session", "new_session"]
+    );
+    assert_eq!(
+        server.metric("flussonic_auth_access_logs_written_total").await,
+        Some(4.0)
+    );
+    assert_eq!(
+        server.metric("flussonic_auth_access_logs_dropped_total").await,
+        Some(0.0)
+    );
+    // The rows are in the log file, and the database has no access-log table at all.
+    assert_eq!(support::sql_on(&elsewhere, "SELECT COUNT(*) FROM access_logs"), 4);
+    assert_eq!(
+        sql(
+            &dir,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'access_logs'"
+        ),
+        0
+    );
+    assert!(!dir.path().join("tokens.logs.db").exists());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_version_1_database_gives_its_access_log_to_the_log_database() {
+    let dir = TempDir::new("migrate");
+    // A database as version 1 wrote it: the access log inside, with two rows.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("tokens.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, token TEXT NOT NULL UNIQUE,
+                 user_id TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'active', max_sessions INTEGER NOT NULL DEFAULT 1,
+                 valid_from TEXT, valid_until TEXT, allowed_ips TEXT NOT NULL DEFAULT '[]',
+                 allowed_streams TEXT NOT NULL DEFAULT '[]', meta TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+             CREATE INDEX tokens_user_id ON tokens (user_id);
+             CREATE TABLE active_sessions (id INTEGER PRIMARY KEY, session_key TEXT NOT NULL UNIQUE,
+                 token_id INTEGER NOT NULL REFERENCES tokens (id) ON DELETE CASCADE, user_id TEXT NOT NULL,
+                 stream_name TEXT NOT NULL, client_ip TEXT NOT NULL, protocol TEXT, started_at TEXT NOT NULL,
+                 last_checked_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+             CREATE INDEX active_sessions_user_expires ON active_sessions (user_id, expires_at);
+             CREATE INDEX active_sessions_token_id ON active_sessions (token_id);
+             CREATE INDEX active_sessions_expires ON active_sessions (expires_at);
+             CREATE TABLE access_logs (id INTEGER PRIMARY KEY, timestamp TEXT NOT NULL, token TEXT, user_id TEXT,
+                 stream_name TEXT, client_ip TEXT, protocol TEXT, result TEXT NOT NULL, reason TEXT NOT NULL,
+                 session_id TEXT);
+             INSERT INTO tokens (token, user_id, created_at, updated_at)
+                 VALUES ('old', 'u', '2020-01-01T00:00:00.000000Z', '2020-01-01T00:00:00.000000Z');
+             INSERT INTO access_logs (id, timestamp, token, result, reason)
+                 VALUES (7, '2020-01-01T00:00:00.000000Z', 'old', 'allowed', 'new_session'),
+                        (9, '2020-01-02T00:00:00.000000Z', 'x', 'denied', 'token_not_found');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let server = Server::start(&dir, &[("ACCESS_LOG_RETENTION_DAYS", "0")]).await;
+    server.auth_get("name=a&ip=1.1.1.1&token=old&session_id=n").await;
+    let (_, logs) = server.api(Method::GET, "/api/access-logs", None).await;
+    let logs = logs.as_array().unwrap();
+    assert_eq!(logs.len(), 3);
+    assert_eq!(logs[0]["token"], "old");
+    assert_eq!(logs[1]["id"], 9);
+    assert_eq!(logs[2]["id"], 7);
+    assert_eq!(sql(&dir, "PRAGMA user_version"), 2);
+    assert_eq!(
+        sql(
+            &dir,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'access_logs'"
+        ),
+        0
+    );
+    server.stop().await;
+    // The next start finds nothing left to move.
+    let server = Server::start(&dir, &[("ACCESS_LOG_RETENTION_DAYS", "0")]).await;
+    let (_, logs) = server.api(Method::GET, "/api/access-logs", None).await;
+    assert_eq!(logs.as_array().unwrap().len(), 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_access_log_queue_drops_rows_and_counts_them() {
+    let dir = TempDir::new("logqueue");
+    let config = {
+        let env: HashMap<String, String> = [
+            ("DATABASE_URL", dir.path().join("tokens.db").display().to_string()),
+            ("API_KEY", API_KEY.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Config::from_sources(|name| env.get(name).cloned(), &HashMap::new()).unwrap()
+    };
+    let tuning = db::Tuning {
+        log_queue: 1,
+        ..db::Tuning::default()
+    };
+    let server = Server::start_tuned(&dir, config, tuning).await;
+    server
+        .token(json!({"token": "q", "user_id": "u", "max_sessions": 0}))
+        .await;
+    // Another connection holds the log database's write lock: the log writer waits,
+    // the queue (one row) fills, and the rows after it are dropped, not waited for.
+    let blocker = rusqlite::Connection::open(dir.path().join("tokens.logs.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let sent = 300;
+    for i in 0..sent {
+        let answer = server
+            .auth_get(&format!("name=a&ip=1.1.1.1&token=q&session_id=q{i}"))
+            .await;
+        assert_eq!(answer.reason(), "new_session");
+    }
+    let dropped = server
+        .metric("flussonic_auth_access_logs_dropped_total")
+        .await
+        .unwrap();
+    assert!(dropped >= 1.0, "nothing dropped");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    server.logs_settled().await;
+    let written = server
+        .metric("flussonic_auth_access_logs_written_total")
+        .await
+        .unwrap();
+    assert_eq!(
+        server.metric("flussonic_auth_access_logs_failed_total").await,
+        Some(0.0)
+    );
+    assert_eq!(written + dropped, f64::from(sent), "every row written or counted");
+    assert_eq!(log_sql(&dir, "SELECT COUNT(*) FROM access_logs") as f64, written);
+    assert_eq!(
+        server.metric("flussonic_auth_access_logs_queued").await,
+        Some(0.0)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_wal_stays_bounded_under_writes() {
+    let dir = TempDir::new("wal");
+    let path = dir.path().join("tokens.db");
+    let limit = 64;
+    // No background checkpoints: only the writer's own keep the WAL in bounds.
+    let tuning = db::Tuning {
+        wal_pages: limit,
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        ..db::Tuning::default()
+    };
+    let db = db::Db::open(&path, &dir.path().join("tokens.logs.db"), tuning).unwrap();
+    let page: i64 = sql_on_value(&path, "PRAGMA page_size");
+    let meta = "x".repeat(3000);
+    let mut largest = 0;
+    for i in 0..1500 {
+        let meta = meta.clone();
+        db.write(move |conn| {
+            conn.execute(
+                "INSERT INTO tokens (token, user_id, meta, created_at, updated_at) VALUES (?1, 'u', ?2, 'now', 'now')",
+                rusqlite::params![format!("wal-{i}"), meta],
+            )
+        })
+        .await
+        .unwrap();
+        largest = largest.max(std::fs::metadata(dir.path().join("tokens.db-wal")).unwrap().len());
+    }
+    // Each write adds about six pages; the writer checkpoints at the limit and the WAL
+    // starts over, so it never holds more than the limit, one write, and the quarter
+    // limit after which a checkpoint that could not finish is retried.
+    let frame = page as u64 + 24;
+    assert!(
+        largest <= 32 + (limit as u64 + limit as u64 / 4 + 8) * frame,
+        "the WAL grew to {largest} bytes (limit {limit} pages)"
+    );
+    assert!(db.stats().checkpoints.load(std::sync::atomic::Ordering::Relaxed) >= 10);
+    assert_eq!(sql_on_value(&path, "SELECT COUNT(*) FROM tokens"), 1500);
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_reader_pinning_the_wal_delays_its_restart_but_not_for_good() {
+    let dir = TempDir::new("walpin");
+    let path = dir.path().join("tokens.db");
+    let limit = 64;
+    let tuning = db::Tuning {
+        wal_pages: limit,
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        ..db::Tuning::default()
+    };
+    let db = db::Db::open(&path, &dir.path().join("tokens.logs.db"), tuning).unwrap();
+    let write = |i: i64| {
+        db.write(move |conn| {
+            conn.execute(
+                "INSERT INTO tokens (token, user_id, meta, created_at, updated_at) VALUES (?1, 'u', ?2, 'now', 'now')",
+                rusqlite::params![format!("pin-{i}"), "y".repeat(3000)],
+            )
+        })
+    };
+    write(0).await.unwrap();
+    // A read transaction that stays open holds on to the WAL as it was.
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))
+        .unwrap();
+    let writes = 300;
+    for i in 1..=writes {
+        write(i).await.unwrap();
+    }
+    let pages = |db: &db::Db| db.stats().wal_pages.load(std::sync::atomic::Ordering::Relaxed);
+    let tried = db.stats().checkpoints.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(pages(&db) > limit, "the WAL could not start over");
+    // Retried as the WAL grows by a quarter of the limit, not after every write.
+    assert!(
+        tried < writes as u64 / 2,
+        "{tried} checkpoints for {writes} writes"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let wal = dir.path().join("tokens.db-wal");
+    let pinned_size = std::fs::metadata(&wal).unwrap().len();
+    for i in 0..writes {
+        write(writes + 1 + i).await.unwrap();
+    }
+    assert!(pages(&db) < limit + limit / 4 + 8, "{}", pages(&db));
+    // Started over: 300 more writes (about 1,800 pages) grew the file by at most what is
+    // written before the next retry (a quarter of the limit and one write), not by all of it.
+    let page: i64 = sql_on_value(&path, "PRAGMA page_size");
+    let retry_window = (limit as u64 / 4 + 8) * (page as u64 + 24);
+    let grown = std::fs::metadata(&wal).unwrap().len().saturating_sub(pinned_size);
+    assert!(grown <= retry_window, "the WAL grew by {grown} bytes after the reader left");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn a_recheck_rewrites_the_session_only_when_its_expiry_moves() {
+    let dir = TempDir::new("recheck-write");
+    let server = Server::start(&dir, &[]).await;
+    server
+        .token(json!({"token": "r", "user_id": "u", "max_sessions": 1}))
+        .await;
+    let q = "name=a&ip=1.1.1.1&token=r&session_id=R&request_type=update_session";
+    assert_eq!(server.auth_get(q).await.reason(), "new_session");
+    // An expiry already later than the one a re-check would set: the row stays as it is.
+    sql(
+        &dir,
+        "UPDATE active_sessions SET expires_at = '2999-01-01T00:00:00.000000Z', last_checked_at = '2000-01-01T00:00:00.000000Z'",
+    );
+    assert_eq!(server.auth_get(q).await.reason(), "session_recheck");
+    assert_eq!(
+        sql(
+            &dir,
+            "SELECT COUNT(*) FROM active_sessions WHERE expires_at = '2999-01-01T00:00:00.000000Z' AND last_checked_at = '2000-01-01T00:00:00.000000Z'"
+        ),
+        1
+    );
+    // A live session whose expiry is due to move is extended, to a whole second.
+    sql(
+        &dir,
+        "UPDATE active_sessions SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 seconds')",
+    );
+    assert_eq!(server.auth_get(q).await.reason(), "session_recheck");
+    let (_, sessions) = server.api(Method::GET, "/api/sessions", None).await;
+    let expires = sessions[0]["expires_at"].as_str().unwrap();
+    assert!(expires.ends_with(".000000Z"), "{expires}");
+    assert!(expires < "2999", "{expires}");
+    assert!(sessions[0]["last_checked_at"].as_str().unwrap() > "2000-01-02");
+    server.stop().await;
+}
+
+fn sql_on_value(path: &std::path::Path, query: &str) -> i64 {
+    support::sql_on(path, query)
+}
+
 #[test]
 fn configuration_names_the_bad_variable() {
     let none = HashMap::new();
@@ -1324,6 +1628,10 @@ fn configuration_names_the_bad_variable() {
         std::path::PathBuf::from("./data/tokens.db")
     );
     assert_eq!(defaults.api_key_file, std::path::PathBuf::from("./data/api_key"));
+    assert_eq!(
+        defaults.log_database_path,
+        std::path::PathBuf::from("./data/tokens.logs.db")
+    );
     assert_eq!(
         (
             defaults.auth_duration,
@@ -1347,6 +1655,8 @@ fn configuration_names_the_bad_variable() {
         ("ACCESS_LOG_RETENTION_DAYS", "x"),
         ("DATABASE_URL", "postgres://db/tokens"),
         ("DATABASE_URL", "sqlite:///:memory:"),
+        ("ACCESS_LOG_DATABASE_URL", "sqlite:///./data/tokens.db"),
+        ("ACCESS_LOG_DATABASE_URL", "mysql://db/logs"),
         ("API_HOST", " "),
     ] {
         let err = from(&[(name, value)]).unwrap_err();
@@ -1362,6 +1672,10 @@ fn configuration_names_the_bad_variable() {
     .unwrap();
     assert_eq!(c.database_path, std::path::PathBuf::from("/var/lib/fl/tokens.db"));
     assert_eq!(c.api_key_file, std::path::PathBuf::from("/var/lib/fl/api_key"));
+    assert_eq!(
+        c.log_database_path,
+        std::path::PathBuf::from("/var/lib/fl/tokens.logs.db")
+    );
     assert_eq!(c.log_level, "warn");
     assert!(!c.enable_access_logs);
     assert_eq!(c.api_key, None, "an empty API_KEY is no key: one is generated");
@@ -1379,6 +1693,22 @@ fn configuration_names_the_bad_variable() {
             .to_str(),
         Some("/srv/t.db")
     );
+    let logs_apart = from(&[
+        ("DATABASE_URL", "/srv/t"),
+        ("ACCESS_LOG_DATABASE_URL", "sqlite:////var/log/fl/access.db"),
+    ])
+    .unwrap();
+    assert_eq!(
+        logs_apart.log_database_path.to_str(),
+        Some("/var/log/fl/access.db")
+    );
+    assert_eq!(
+        from(&[("DATABASE_URL", "/srv/t")])
+            .unwrap()
+            .log_database_path
+            .to_str(),
+        Some("/srv/t.logs.db")
+    );
     // Every variable is in --help.
     let help = Config::help();
     for (name, _, _) in config::VARIABLES {
@@ -1386,6 +1716,7 @@ fn configuration_names_the_bad_variable() {
     }
     for name in [
         "DATABASE_URL",
+        "ACCESS_LOG_DATABASE_URL",
         "AUTH_DURATION",
         "SESSION_GRACE",
         "SESSION_CLEANUP_INTERVAL",

@@ -6,7 +6,8 @@
 //! user's live sessions are exactly those whose `/auth` was answered 200, plus possibly
 //! some whose request was still unanswered at the kill (they may or may not have
 //! committed), never one that was refused or never sent; the limit still holds; and the
-//! file as the kill left it passes `PRAGMA integrity_check`.
+//! files as the kill left them (the database and the access log's own database) pass
+//! `PRAGMA integrity_check`.
 //!
 //! The binary is the one cargo builds beside the tests
 //! (`target/<profile>/examples/flussonic_backend`). `cargo test` builds it; a run
@@ -471,15 +472,18 @@ fn integrity(path: &Path) -> (Vec<String>, usize) {
 fn check_crashed_file(dir: &Path, cycle: usize) {
     let copy = dir.join(format!("crashed-{cycle}"));
     std::fs::create_dir_all(&copy).unwrap();
-    for suffix in ["", "-wal"] {
-        let from = dir.join(format!("tokens.db{suffix}"));
-        if from.exists() {
-            std::fs::copy(&from, copy.join(format!("tokens.db{suffix}"))).unwrap();
+    // The database, and the access log's own file (written by its own thread).
+    for file in ["tokens.db", "tokens.logs.db"] {
+        for suffix in ["", "-wal"] {
+            let from = dir.join(format!("{file}{suffix}"));
+            if from.exists() {
+                std::fs::copy(&from, copy.join(format!("{file}{suffix}"))).unwrap();
+            }
         }
+        let (rows, orphans) = integrity(&copy.join(file));
+        assert_eq!(rows, ["ok"], "integrity_check of {file} after kill {cycle}");
+        assert_eq!(orphans, 0, "foreign_key_check of {file} after kill {cycle}");
     }
-    let (rows, orphans) = integrity(&copy.join("tokens.db"));
-    assert_eq!(rows, ["ok"], "integrity_check after kill {cycle}");
-    assert_eq!(orphans, 0, "foreign_key_check after kill {cycle}");
     std::fs::remove_dir_all(&copy).unwrap();
 }
 
@@ -756,4 +760,6 @@ async fn sigkill_under_load_loses_no_acknowledged_write() {
     let (rows, orphans) = integrity(&dir.0.join("tokens.db"));
     assert_eq!(rows, ["ok"], "integrity_check at the end");
     assert_eq!(orphans, 0, "foreign_key_check at the end");
+    let (rows, _) = integrity(&dir.0.join("tokens.logs.db"));
+    assert_eq!(rows, ["ok"], "integrity_check of the access log at the end");
 }

@@ -11,7 +11,7 @@ use crate::{
     api_key::{self, KeySource},
     auth, cleanup,
     config::Config,
-    db::Db,
+    db::{Db, Tuning},
     decision::Policy,
     health,
     metrics::{self, Metrics},
@@ -51,7 +51,11 @@ impl AppState {
             let _ = task.await;
         }
         self.db.close().await;
-        tracing::info!(database = %self.db.path().display(), "database closed");
+        tracing::info!(
+            database = %self.db.path().display(),
+            access_log = %self.db.log_path().display(),
+            "databases closed"
+        );
     }
 }
 
@@ -68,9 +72,14 @@ pub struct App {
 /// Builds the app from `config`: opens (or creates) the database, resolves the
 /// management key, and starts the background cleanup. Needs a tokio runtime.
 pub fn build(config: &Config) -> Result<App, String> {
+    build_tuned(config, Tuning::default())
+}
+
+/// [`build`], with the database's limits set.
+pub fn build_tuned(config: &Config, tuning: Tuning) -> Result<App, String> {
     let (key, key_source) = api_key::resolve(config.api_key.as_deref(), &config.api_key_file)?;
     let guard = api::guard(&key).map_err(|e| format!("management API: {e}"))?;
-    let db = Db::open(&config.database_path).map_err(|e| e.to_string())?;
+    let db = Db::open(&config.database_path, &config.log_database_path, tuning).map_err(|e| e.to_string())?;
     let metrics = Arc::new(Metrics::default());
     let cleanup = cleanup::spawn(
         db.clone(),

@@ -3,9 +3,10 @@
 //! 200 allows, with `X-AuthDuration`, `X-UserId` and `X-Max-Sessions`; 403 denies, with
 //! a JSON body carrying both Flussonic's `errors` array and the old project's keys. A
 //! 5xx only when the database cannot decide: Flussonic then keeps sessions it already
-//! granted and refuses new ones, which is the right failure mode.
+//! granted and refuses new ones, which is the right failure mode. The decision is
+//! queued for the access log once it has committed; the answer does not wait for that.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     body::Body,
@@ -40,12 +41,20 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
     )
     .await;
     let policy = app.policy;
-    let decided = app
-        .db
-        .write(move |conn| decision::decide(conn, &request, &policy))
-        .await;
+    // Shared with the writer's closure, and kept for the log row.
+    let request = Arc::new(request);
+    let decided = {
+        let request = Arc::clone(&request);
+        app.db
+            .write(move |conn| decision::decide(conn, &request, &policy))
+            .await
+    };
     let (response, reason) = match decided {
         Ok(decision) => {
+            // After the commit, and without waiting: see `db/log_writer.rs`.
+            if policy.access_logs {
+                app.db.log(decision.log_row(&request));
+            }
             tracing::debug!(
                 result = if decision.reason.allowed() {
                     "allowed"

@@ -1,6 +1,6 @@
 //! Background cleanup: expired sessions every SESSION_CLEANUP_INTERVAL, and access
-//! logs past their retention, deleted in small chunks so that no single transaction
-//! holds the writer (and so `/auth`) for long.
+//! logs past their retention (in the log database, on its own writer), deleted in
+//! chunks so that no single transaction holds a writer for long.
 
 use std::{sync::Arc, time::Duration};
 
@@ -47,7 +47,7 @@ pub async fn run_once(db: &Db, retention_days: u32) -> Result<(usize, usize), Db
         loop {
             let cutoff = cutoff.clone();
             let deleted = db
-                .write(move |conn| logs::delete_older(conn, &cutoff, CHUNK))
+                .write_logs(move |conn| logs::delete_older(conn, &cutoff, CHUNK))
                 .await?;
             logs += deleted;
             if (deleted as i64) < CHUNK {

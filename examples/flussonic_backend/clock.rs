@@ -30,9 +30,15 @@ pub fn stamp(t: OffsetDateTime) -> String {
     out
 }
 
-/// `t` plus `secs` seconds, in the canonical form.
-pub fn stamp_after(t: OffsetDateTime, secs: u64) -> String {
-    stamp(t + Duration::seconds(secs.min(i64::MAX as u64) as i64))
+/// `t` plus `secs` seconds, rounded up to the whole second, in the canonical form.
+pub fn stamp_after_ceil(t: OffsetDateTime, secs: u64) -> String {
+    let later = t + Duration::seconds(secs.min(i64::MAX as u64) as i64);
+    let fraction = Duration::nanoseconds(i64::from(later.nanosecond()));
+    if fraction.is_zero() {
+        stamp(later)
+    } else {
+        stamp(later - fraction + Duration::SECOND)
+    }
 }
 
 /// `t` minus `days` days, in the canonical form.
@@ -98,5 +104,13 @@ mod tests {
         assert_eq!(from_unix(0).unwrap(), "1970-01-01T00:00:00.000000Z");
         assert!(parse("2025-03-01T12:00:0\u{e9}0Z").is_err());
         assert!(parse("2025-03-01T12:00:00\u{e9}").is_err());
+    }
+
+    #[test]
+    fn expiries_round_up_to_the_second() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_000_000_000_250_000_000).unwrap();
+        assert_eq!(stamp_after_ceil(t, 10), "2001-09-09T01:46:51.000000Z");
+        let whole = OffsetDateTime::from_unix_timestamp(1_000_000_000).unwrap();
+        assert_eq!(stamp_after_ceil(whole, 10), "2001-09-09T01:46:50.000000Z");
     }
 }

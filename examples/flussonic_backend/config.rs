@@ -20,6 +20,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "SQLite database file: sqlite:///relative/path, sqlite:////absolute/path or a plain path",
     ),
     (
+        "ACCESS_LOG_DATABASE_URL",
+        "<database file>.logs.db",
+        "SQLite file of the access log (same forms as DATABASE_URL); next to the database by \
+         default, e.g. ./data/tokens.logs.db",
+    ),
+    (
         "AUTH_DURATION",
         "180",
         "seconds sent as X-AuthDuration: Flussonic re-checks a session after this long",
@@ -42,7 +48,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "ENABLE_ACCESS_LOGS",
         "true",
-        "write every /auth decision to the access_logs table (true/false)",
+        "write every /auth decision to the access log (true/false); rows are written a few \
+         milliseconds after the answer, see ACCESS_LOG_DATABASE_URL",
     ),
     (
         "ACCESS_LOG_RETENTION_DAYS",
@@ -74,6 +81,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
 pub struct Config {
     /// The SQLite database file.
     pub database_path: PathBuf,
+    /// The access log's SQLite file.
+    pub log_database_path: PathBuf,
     /// Seconds sent as `X-AuthDuration`.
     pub auth_duration: u64,
     /// Seconds a session row outlives `X-AuthDuration`.
@@ -102,6 +111,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("database_path", &self.database_path)
+            .field("log_database_path", &self.log_database_path)
             .field("auth_duration", &self.auth_duration)
             .field("session_grace", &self.session_grace)
             .field("session_cleanup_interval", &self.session_cleanup_interval)
@@ -159,6 +169,17 @@ impl Config {
             Some(url) => database_path(&url).map_err(|m| err("DATABASE_URL", &url, &m))?,
             None => PathBuf::from("./data/tokens.db"),
         };
+        let log_database_path = match get("ACCESS_LOG_DATABASE_URL") {
+            Some(url) => self::database_path(&url).map_err(|m| err("ACCESS_LOG_DATABASE_URL", &url, &m))?,
+            None => log_path_beside(&database_path),
+        };
+        if log_database_path == database_path {
+            return Err(err(
+                "ACCESS_LOG_DATABASE_URL",
+                &log_database_path.display().to_string(),
+                "must be another file than DATABASE_URL",
+            ));
+        }
         let auth_duration = number(&get, "AUTH_DURATION", 180, 1, 7 * 24 * 3600)?;
         let session_grace = number(&get, "SESSION_GRACE", 60, 0, 24 * 3600)?;
         let session_cleanup_interval = number(&get, "SESSION_CLEANUP_INTERVAL", 60, 1, 24 * 3600)?;
@@ -200,6 +221,7 @@ impl Config {
         };
         Ok(Self {
             database_path,
+            log_database_path,
             auth_duration,
             session_grace,
             session_cleanup_interval,
@@ -311,6 +333,14 @@ fn database_path(url: &str) -> Result<PathBuf, String> {
         return Err("expected a database file path (an in-memory database would lose everything)".into());
     }
     Ok(PathBuf::from(path))
+}
+
+/// `dir/name.db` → `dir/name.logs.db` (also without an extension: `dir/name.logs.db`).
+fn log_path_beside(database: &Path) -> PathBuf {
+    let stem = database
+        .file_stem()
+        .map_or_else(|| "tokens".into(), |s| s.to_string_lossy().into_owned());
+    database.with_file_name(format!("{stem}.logs.db"))
 }
 
 /// Reads `KEY=value` lines (with `export`, quotes and comments as dotenv files have them).

@@ -4,18 +4,13 @@
 //! against the limit before one is opened).
 //!
 //! It runs on the writer thread, inside the batch transaction, so the count and the
-//! insert of a new session can never interleave with another request's.
+//! insert of a new session can never interleave with another request's. The access-log
+//! row is written afterwards, off this path ([`Decision::log_row`]).
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::{
-    api_key::hex,
-    clock,
-    db::logs::{self, Entry},
-    request::AuthRequest,
-    rules,
-};
+use crate::{api_key::hex, clock, db::log_writer::LogRow, request::AuthRequest, rules};
 
 /// Why a request was allowed or denied: the reason codes of the API and the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,6 +111,16 @@ pub struct Policy {
     pub access_logs: bool,
 }
 
+impl Policy {
+    /// A session's new expiry when checked at `now`: auth duration plus grace, rounded
+    /// up to the whole second. Rounded, so that the re-checks of one session within the
+    /// same second find its row already current and write nothing; up, so that it never
+    /// expires before the promised time.
+    pub fn expiry(&self, now: time::OffsetDateTime) -> String {
+        clock::stamp_after_ceil(now, self.auth_duration + self.session_grace)
+    }
+}
+
 /// The outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -127,6 +132,29 @@ pub struct Decision {
     pub max_sessions: Option<i64>,
     /// More detail for a malformed request.
     pub detail: Option<String>,
+    /// When it was taken (RFC 3339 UTC).
+    pub at: String,
+}
+
+impl Decision {
+    /// The access-log row of this decision about `req`.
+    pub fn log_row(&self, req: &AuthRequest) -> LogRow {
+        LogRow {
+            timestamp: self.at.clone(),
+            token: req.token.clone(),
+            user_id: self.user_id.clone(),
+            stream_name: req.name.clone(),
+            client_ip: req.ip.clone(),
+            protocol: req.proto.clone(),
+            result: if self.reason.allowed() {
+                "allowed"
+            } else {
+                "denied"
+            },
+            reason: self.reason.code(),
+            session_id: req.session_id.clone(),
+        }
+    }
 }
 
 struct TokenRow {
@@ -140,31 +168,12 @@ struct TokenRow {
     allowed_streams: String,
 }
 
-/// Decides `req` at the current time, writing the access log when enabled.
+/// Decides `req` at the current time.
 pub fn decide(conn: &Connection, req: &AuthRequest, policy: &Policy) -> rusqlite::Result<Decision> {
     let now_time = clock::now();
     let now = clock::stamp(now_time);
-    let decision = evaluate(conn, req, policy, now_time, &now)?;
-    if policy.access_logs {
-        logs::insert(
-            conn,
-            &Entry {
-                timestamp: &now,
-                token: req.token.as_deref(),
-                user_id: decision.user_id.as_deref(),
-                stream_name: req.name.as_deref(),
-                client_ip: req.ip.as_deref(),
-                protocol: req.proto.as_deref(),
-                result: if decision.reason.allowed() {
-                    "allowed"
-                } else {
-                    "denied"
-                },
-                reason: decision.reason.code(),
-                session_id: req.session_id.as_deref(),
-            },
-        )?;
-    }
+    let mut decision = evaluate(conn, req, policy, now_time, &now)?;
+    decision.at = now;
     Ok(decision)
 }
 
@@ -180,6 +189,7 @@ fn evaluate(
         user_id: None,
         max_sessions: None,
         detail,
+        at: String::new(),
     };
     if let Some(problem) = &req.problem {
         return Ok(deny(Reason::InvalidRequest, Some(problem.clone())));
@@ -224,6 +234,7 @@ fn evaluate(
         user_id: Some(row.user_id.clone()),
         max_sessions: Some(row.max_sessions),
         detail: None,
+        at: String::new(),
     };
     if let Some(reason) = refused {
         // The session this request belongs to is no longer authorised: it stops counting.
@@ -232,20 +243,31 @@ fn evaluate(
         return Ok(known(reason));
     }
 
-    let expires = clock::stamp_after(now_time, policy.auth_duration + policy.session_grace);
+    let expires = policy.expiry(now_time);
     let existing = conn
-        .prepare_cached("SELECT id, token_id, expires_at > ?2 FROM active_sessions WHERE session_key = ?1")?
-        .query_row(params![key, now], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?))
+        .prepare_cached(
+            "SELECT id, token_id, expires_at > ?2, expires_at >= ?3 FROM active_sessions WHERE session_key = ?1",
+        )?
+        .query_row(params![key, now, expires], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
         })
         .optional()?;
-    if let Some((session, token_id, true)) = existing
+    if let Some((session, token_id, true, current)) = existing
         && token_id == row.id
     {
-        conn.prepare_cached(
-            "UPDATE active_sessions SET last_checked_at = ?2, expires_at = ?3 WHERE id = ?1",
-        )?
-        .execute(params![session, now, expires])?;
+        // Within the same second the row already says so: no page is written (the
+        // expiry is indexed twice, so each rewrite costs three).
+        if !current {
+            conn.prepare_cached(
+                "UPDATE active_sessions SET last_checked_at = ?2, expires_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![session, now, expires])?;
+        }
         return Ok(known(Reason::Recheck));
     }
 

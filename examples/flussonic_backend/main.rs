@@ -90,6 +90,7 @@ async fn run(config: Config) -> Result<(), String> {
     tracing::info!(
         %addr,
         database = %config.database_path.display(),
+        access_log_database = %config.log_database_path.display(),
         auth_duration = config.auth_duration,
         session_grace = config.session_grace,
         access_logs = config.enable_access_logs,

@@ -1,5 +1,5 @@
 //! Prometheus metrics: `/auth` decisions by result and reason, a latency histogram,
-//! open sessions, cleanup and writer counters. Counting is a few relaxed atomic adds,
+//! open sessions, cleanup, writer and access-log counters. Counting is a few relaxed atomic adds,
 //! so it costs nothing measurable on the hot path.
 
 use std::{
@@ -57,7 +57,12 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, open_sessions: Option<i64>, writer: &crate::db::writer::WriterStats) -> String {
+    pub fn render(
+        &self,
+        open_sessions: Option<i64>,
+        writer: &crate::db::writer::WriterStats,
+        log: &crate::db::log_writer::LogStats,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         out.push_str(
@@ -133,7 +138,25 @@ impl Metrics {
              flussonic_auth_db_write_errors_total {}\n\
              # HELP flussonic_auth_db_pending_writes Writes queued for the writer or running.\n\
              # TYPE flussonic_auth_db_pending_writes gauge\n\
-             flussonic_auth_db_pending_writes {}\n",
+             flussonic_auth_db_pending_writes {}\n\
+             # HELP flussonic_auth_db_wal_pages Pages in the database's WAL not yet seen checkpointed.\n\
+             # TYPE flussonic_auth_db_wal_pages gauge\n\
+             flussonic_auth_db_wal_pages {}\n\
+             # HELP flussonic_auth_db_checkpoints_total Checkpoints the writer ran at the WAL's limit.\n\
+             # TYPE flussonic_auth_db_checkpoints_total counter\n\
+             flussonic_auth_db_checkpoints_total {}\n\
+             # HELP flussonic_auth_access_logs_written_total Access-log rows written.\n\
+             # TYPE flussonic_auth_access_logs_written_total counter\n\
+             flussonic_auth_access_logs_written_total {}\n\
+             # HELP flussonic_auth_access_logs_dropped_total Access-log rows dropped: the queue was full.\n\
+             # TYPE flussonic_auth_access_logs_dropped_total counter\n\
+             flussonic_auth_access_logs_dropped_total {}\n\
+             # HELP flussonic_auth_access_logs_failed_total Access-log rows lost to a failed write.\n\
+             # TYPE flussonic_auth_access_logs_failed_total counter\n\
+             flussonic_auth_access_logs_failed_total {}\n\
+             # HELP flussonic_auth_access_logs_queued Access-log rows waiting to be written.\n\
+             # TYPE flussonic_auth_access_logs_queued gauge\n\
+             flussonic_auth_access_logs_queued {}\n",
             u8::from(open_sessions.is_some()),
             load(&self.sessions_cleaned),
             load(&self.logs_deleted),
@@ -141,6 +164,12 @@ impl Metrics {
             load(&writer.jobs),
             load(&writer.failures),
             load(&writer.pending),
+            writer.wal_pages.load(Ordering::Relaxed),
+            load(&writer.checkpoints),
+            load(&log.written),
+            load(&log.dropped),
+            load(&log.failed),
+            load(&log.queued),
         );
         out
     }
@@ -153,7 +182,7 @@ pub async fn handle(State(app): State<AppState>) -> Response {
         .read(|conn| sessions::count_open(conn, &clock::stamp(clock::now())))
         .await
         .ok();
-    let body = app.metrics.render(open, app.db.stats());
+    let body = app.metrics.render(open, app.db.stats(), app.db.log_stats());
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

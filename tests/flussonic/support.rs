@@ -15,6 +15,7 @@ use crate::{
     api_key::KeySource,
     app::{self, AppState},
     config::Config,
+    db,
 };
 
 /// The management key the test servers use.
@@ -92,8 +93,13 @@ impl Server {
     }
 
     /// Serves an app built from `config`.
-    pub async fn start_with(_dir: &TempDir, config: Config) -> Self {
-        let built = app::build(&config).unwrap();
+    pub async fn start_with(dir: &TempDir, config: Config) -> Self {
+        Self::start_tuned(dir, config, db::Tuning::default()).await
+    }
+
+    /// Serves an app built from `config`, its database opened with `tuning`.
+    pub async fn start_tuned(_dir: &TempDir, config: Config, tuning: db::Tuning) -> Self {
+        let built = app::build_tuned(&config, tuning).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -198,6 +204,11 @@ impl Server {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
     }
 
+    /// Waits until the access-log rows of the decisions answered so far are written.
+    pub async fn logs_settled(&self) {
+        self.state.db.read_logs(|_| Ok(())).await.unwrap();
+    }
+
     /// The token whose string is `token`.
     pub async fn find_token(&self, token: &str) -> Value {
         let (_, all) = self.api(Method::GET, "/api/tokens?limit=1000", None).await;
@@ -211,11 +222,22 @@ impl Server {
 }
 
 /// Runs one statement on the test's database file through a connection of its own:
-/// a count for a `SELECT`, the number of changed rows otherwise.
+/// a count for a `SELECT` (or a `PRAGMA`'s value), the number of changed rows otherwise.
 pub fn sql(dir: &TempDir, statement: &str) -> i64 {
-    let conn = rusqlite::Connection::open(dir.path().join("tokens.db")).unwrap();
+    sql_on(&dir.path().join("tokens.db"), statement)
+}
+
+/// [`sql`] on the test's access-log database (`tokens.logs.db`, the default beside `tokens.db`).
+pub fn log_sql(dir: &TempDir, statement: &str) -> i64 {
+    sql_on(&dir.path().join("tokens.logs.db"), statement)
+}
+
+/// [`sql`] on the database file `path`.
+pub fn sql_on(path: &Path, statement: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    if statement.trim_start().to_ascii_uppercase().starts_with("SELECT") {
+    let upper = statement.trim_start().to_ascii_uppercase();
+    if upper.starts_with("SELECT") || upper.starts_with("PRAGMA") {
         conn.query_row(statement, [], |r| r.get(0)).unwrap()
     } else {
         conn.execute(statement, []).unwrap() as i64

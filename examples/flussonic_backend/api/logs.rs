@@ -10,7 +10,8 @@ use crate::{
 };
 
 /// `GET /api/access-logs?token=&user_id=&stream=&result=&reason=&since=&until=&skip=&limit=`.
-/// `since` is inclusive, `until` exclusive; both RFC 3339 with any offset.
+/// `since` is inclusive, `until` exclusive; both RFC 3339 with any offset. The rows of
+/// decisions answered before the listing are in it (it waits, briefly, for the queue).
 pub async fn list(State(app): State<AppState>, uri: Uri) -> Result<Json<Vec<AccessLog>>, ApiError> {
     let query = Query::parse(uri.query());
     let (skip, limit) = query.paging()?;
@@ -26,5 +27,7 @@ pub async fn list(State(app): State<AppState>, uri: Uri) -> Result<Json<Vec<Acce
         skip,
         limit,
     };
-    Ok(Json(app.db.read(move |conn| logs::list(conn, &filter)).await?))
+    Ok(Json(
+        app.db.read_logs(move |conn| logs::list(conn, &filter)).await?,
+    ))
 }

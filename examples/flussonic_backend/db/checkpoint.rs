@@ -1,67 +1,79 @@
-//! The WAL checkpointer: copies committed pages from the WAL into the database file on
-//! its own thread and connection, so that the file's fsync never sits inside a commit
-//! (the writer runs with `wal_autocheckpoint = 0`).
+//! The background WAL checkpointer: copies committed pages from the WAL into the
+//! database file on its own thread and connection, so that most of that copying, and
+//! the fsyncs of the WAL and of the database file, happen outside the writer (which
+//! runs with `wal_autocheckpoint = 0`).
 //!
-//! A checkpoint running beside a busy writer rarely catches up with the WAL's end, and
-//! the WAL only starts over once a checkpoint has. When the WAL grows past
-//! [`LARGE_WAL_PAGES`], the checkpointer asks the writer to run one between two batches,
-//! where nothing can overtake it; most pages are already copied by then, so that costs
-//! little more than one fsync.
+//! It runs every `interval`, and whenever the writer reports another
+//! [`WAKE_PAGES`] pages in the WAL, so that little is left to write back when the
+//! writer runs the last, short checkpoint itself at the WAL's limit (see `writer.rs`):
+//! a checkpoint running beside a busy writer rarely catches up with the WAL's end, and
+//! the WAL only starts over once a checkpoint has.
 
-use std::{
-    path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-        mpsc,
-    },
-    thread,
-    time::Duration,
-};
+use std::{path::Path, sync::mpsc, thread, time::Duration};
 
 use super::{
     DbError,
     schema::{self, Role},
 };
 
-/// WAL size (in pages) above which the writer is asked to checkpoint.
+/// WAL size (in pages of 4 KiB) at which the writer checkpoints.
 pub const LARGE_WAL_PAGES: i64 = 8192;
+/// WAL growth (in pages) after which the writer wakes the checkpointer.
+pub const WAKE_PAGES: i64 = 1024;
+
+enum Signal {
+    Run,
+    Stop,
+}
 
 /// The running checkpointer.
 pub struct Checkpointer {
-    stop: mpsc::Sender<()>,
+    signal: mpsc::SyncSender<Signal>,
     handle: thread::JoinHandle<()>,
 }
 
+/// What the writer holds to wake the checkpointer.
+#[derive(Clone)]
+pub struct Waker(mpsc::SyncSender<Signal>);
+
+impl Waker {
+    /// Asks for a checkpoint now; never waits (one already asked for is enough).
+    pub fn wake(&self) {
+        let _ = self.0.try_send(Signal::Run);
+    }
+}
+
 impl Checkpointer {
-    /// Starts checkpointing `path` every `interval`.
-    pub fn spawn(path: &Path, interval: Duration, writer_wanted: Arc<AtomicBool>) -> Result<Self, DbError> {
+    /// Starts checkpointing `path` every `interval` and when woken.
+    pub fn spawn(path: &Path, interval: Duration) -> Result<Self, DbError> {
         let conn = schema::open(path, Role::Checkpointer)?;
-        let (stop, stopped) = mpsc::channel::<()>();
+        // Room for one wake-up and the stop signal.
+        let (signal, signals) = mpsc::sync_channel::<Signal>(2);
         let handle = thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                    });
-                    match result {
-                        Ok((wal_pages, _copied)) if wal_pages >= LARGE_WAL_PAGES => {
-                            writer_wanted.store(true, Ordering::Relaxed);
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                while let Ok(Signal::Run) | Err(mpsc::RecvTimeoutError::Timeout) =
+                    signals.recv_timeout(interval)
+                {
+                    // Busy (the writer is checkpointing) is not a failure: next time.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
                 }
                 drop(conn);
             })
             .map_err(|e| DbError::Open(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Self { stop, handle })
+        Ok(Self { signal, handle })
+    }
+
+    /// The writer's handle for waking this thread.
+    pub fn waker(&self) -> Waker {
+        Waker(self.signal.clone())
     }
 
     /// Stops the thread and closes its connection.
     pub fn stop(self) {
-        let _ = self.stop.send(());
+        let _ = self.signal.send(Signal::Stop);
         let _ = self.handle.join();
     }
 }

@@ -1,17 +1,30 @@
 //! Opening connections (pragmas) and the schema.
 //!
-//! Durability: WAL journal with `synchronous=NORMAL`. A commit appends to the WAL with
-//! a `write()`; once `COMMIT` has returned, the data is in the operating system's page
-//! cache, so it survives a crash or kill of this process (only a power loss or kernel
-//! crash can lose the last commits, never corrupt the file). Every acknowledged write
-//! (a token created, a session opened) is acknowledged only after its commit.
+//! Two files: the database (tokens and sessions) and the access log's own database, so
+//! that the log's volume neither drives the checkpoints of the database `/auth` decides
+//! on nor delays a decision (see `log_writer.rs`).
+//!
+//! Durability: WAL journal with `synchronous=NORMAL`, in both. A commit appends to the
+//! WAL with a `write()`; once `COMMIT` has returned, the data is in the operating
+//! system's page cache, so it survives a crash or kill of this process (only a power
+//! loss or kernel crash can lose the last commits, never corrupt the file). Every
+//! acknowledged write to the database (a token created, a session opened) is
+//! acknowledged only after its commit. Access-log rows are written after the answer,
+//! a few milliseconds later: a kill loses the rows still queued (see `log_writer.rs`).
 
 use std::{path::Path, time::Duration};
 
 use rusqlite::{Connection, OpenFlags};
 
-/// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`). Version 1 kept the
+/// access log in the same file; opening one moves its rows to the log database.
+pub const SCHEMA_VERSION: i64 = 2;
+/// The access-log database's schema version.
+pub const LOG_SCHEMA_VERSION: i64 = 1;
+
+/// The WAL size (bytes) a restarted WAL file is truncated to: the writer keeps the WAL
+/// below about 32 MiB (see `writer.rs`), so this only trims the file after a burst.
+const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
 
 /// What a connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +35,8 @@ pub enum Role {
     Reader,
     /// The background WAL checkpointer.
     Checkpointer,
+    /// The access-log database's writer.
+    LogWriter,
 }
 
 /// Opens a connection with the pragmas its role needs.
@@ -45,45 +60,104 @@ pub fn open(path: &Path, role: Role) -> rusqlite::Result<Connection> {
         Role::Writer => {
             // Checkpoints run on their own thread (see `checkpoint.rs`), so a commit
             // never waits for the database file's fsync.
-            conn.execute_batch(
-                "PRAGMA wal_autocheckpoint = 0;
-                 PRAGMA journal_size_limit = 134217728;",
-            )?;
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+            conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
         }
         Role::Reader => conn.execute_batch("PRAGMA query_only = ON;")?,
-        Role::Checkpointer => {}
+        // Never waits: a checkpoint that cannot run now runs at the next tick.
+        Role::Checkpointer => conn.busy_timeout(Duration::ZERO)?,
+        // Nothing waits for this writer's commits: it checkpoints inline (every 1000
+        // pages). It mostly appends, so a small page cache does (reads go through mmap).
+        Role::LogWriter => {
+            conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+            conn.pragma_update(None, "cache_size", -8192)?;
+        }
     }
     Ok(conn)
 }
 
-/// Creates the tables on a new database and refuses one it does not know.
-pub fn migrate(conn: &Connection) -> Result<(), String> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+/// Creates the tables on a new database, refuses one it does not know, and moves the
+/// access log of a version-1 database to the log database at `log_path` (already
+/// migrated with [`migrate_logs`]).
+pub fn migrate(conn: &Connection, log_path: &Path) -> Result<(), String> {
+    let version = user_version(conn)?;
     if version > SCHEMA_VERSION {
         return Err(format!(
             "the database has schema version {version}, newer than this program's {SCHEMA_VERSION}"
         ));
     }
     if version == 0 {
-        let foreign: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('tokens', 'active_sessions', 'access_logs')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
-        if foreign > 0 {
-            return Err(
-                "the database already has tables of another program (the Python backend?): \
-                 point DATABASE_URL at a new file"
-                    .to_owned(),
-            );
-        }
+        refuse_foreign(conn, "'tokens', 'active_sessions', 'access_logs'", "DATABASE_URL")?;
         conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
     }
+    if version == 1 {
+        move_logs(conn, log_path)
+            .map_err(|e| format!("moving the access log to {}: {e}", log_path.display()))?;
+    }
     Ok(())
+}
+
+/// Creates the access-log table on a new log database and refuses one it does not know.
+pub fn migrate_logs(conn: &Connection) -> Result<(), String> {
+    let version = user_version(conn)?;
+    if version > LOG_SCHEMA_VERSION {
+        return Err(format!(
+            "the access-log database has schema version {version}, newer than this program's {LOG_SCHEMA_VERSION}"
+        ));
+    }
+    if version == 0 {
+        refuse_foreign(
+            conn,
+            "'tokens', 'active_sessions', 'access_logs'",
+            "ACCESS_LOG_DATABASE_URL",
+        )?;
+        conn.execute_batch(LOG_SCHEMA).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, String> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())
+}
+
+fn refuse_foreign(conn: &Connection, tables: &str, variable: &str) -> Result<(), String> {
+    let foreign: i64 = conn
+        .query_row(
+            &format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({tables})"),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    if foreign > 0 {
+        return Err(format!(
+            "the database already has tables of another program (the Python backend?): \
+             point {variable} at a new file"
+        ));
+    }
+    Ok(())
+}
+
+/// Version 1 to 2: copies the rows (ids kept, so a copy interrupted by a crash is
+/// simply repeated at the next start), then drops the old table.
+fn move_logs(conn: &Connection, log_path: &Path) -> rusqlite::Result<()> {
+    let log_file = log_path.to_string_lossy();
+    conn.execute("ATTACH DATABASE ?1 AS logdb", [log_file.as_ref()])?;
+    let copied = conn.execute(
+        "INSERT OR IGNORE INTO logdb.access_logs
+             (id, timestamp, token, user_id, stream_name, client_ip, protocol, result, reason, session_id)
+         SELECT id, timestamp, token, user_id, stream_name, client_ip, protocol, result, reason, session_id
+         FROM main.access_logs",
+        [],
+    );
+    conn.execute_batch("DETACH DATABASE logdb")?;
+    tracing::info!(rows = copied?, log_database = %log_path.display(), "moved the access log to its own database");
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         DROP TABLE access_logs;
+         PRAGMA user_version = 2;
+         COMMIT;",
+    )
 }
 
 const SCHEMA: &str = "
@@ -120,6 +194,12 @@ CREATE INDEX active_sessions_user_expires ON active_sessions (user_id, expires_a
 CREATE INDEX active_sessions_token_id ON active_sessions (token_id);
 CREATE INDEX active_sessions_expires ON active_sessions (expires_at);
 
+PRAGMA user_version = 2;
+COMMIT;
+";
+
+const LOG_SCHEMA: &str = "
+BEGIN IMMEDIATE;
 CREATE TABLE access_logs (
     id          INTEGER PRIMARY KEY,
     timestamp   TEXT NOT NULL,

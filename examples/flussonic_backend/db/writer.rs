@@ -7,16 +7,40 @@
 //! insert one" can never interleave with another request (two first requests cannot
 //! both take the last slot), and group commit turns a burst of N requests into one
 //! commit instead of N. Replies are sent only after the commit.
+//!
+//! The writer also keeps the WAL bounded: SQLite reports the WAL's size after every
+//! commit (the WAL hook), and past `wal_limit` pages the writer checkpoints between two
+//! batches, where no commit can overtake the checkpoint, so it completes and the next
+//! commit starts the WAL over. The background checkpointer (`checkpoint.rs`) has copied
+//! most pages by then, so this costs about two fsyncs.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, AtomicU64, Ordering},
+use std::{
+    cell::Cell,
+    ffi::c_int,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
 };
 
-use rusqlite::Connection;
+use rusqlite::{Connection, hooks::Wal};
 use tokio::sync::{mpsc, oneshot};
 
-use super::DbError;
+use super::{
+    DbError,
+    checkpoint::{WAKE_PAGES, Waker},
+};
+
+thread_local! {
+    /// Pages in the WAL after this thread's latest commit (set by the WAL hook, which
+    /// SQLite calls on the committing thread).
+    static WAL_PAGES: Cell<i64> = const { Cell::new(0) };
+}
+
+fn record_wal_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(i64::from(pages)));
+    Ok(())
+}
 
 /// The most jobs one transaction takes: bounds the latency a batch adds.
 const MAX_BATCH: usize = 256;
@@ -89,19 +113,33 @@ pub struct WriterStats {
     pub failures: AtomicU64,
     /// Writes waiting in the queue or running now.
     pub pending: AtomicU64,
+    /// Pages in the WAL that no checkpoint has copied yet (as the writer last saw it).
+    pub wal_pages: AtomicI64,
+    /// Checkpoints the writer ran because the WAL reached its limit.
+    pub checkpoints: AtomicU64,
 }
 
-/// The writer thread's loop. `checkpoint_wanted` is raised by the checkpointer when
-/// the WAL has grown large: a checkpoint run here, between two batches, cannot be
-/// overtaken by new commits, so it completes and the WAL starts over.
+/// The writer thread's loop: batches, and a checkpoint whenever the WAL has reached
+/// `wal_limit` pages.
 pub fn run(
     conn: Connection,
     mut rx: mpsc::Receiver<Message>,
-    checkpoint_wanted: Arc<AtomicBool>,
+    wal_limit: i64,
+    checkpointer: Waker,
     stats: Arc<WriterStats>,
 ) {
+    // Set here, after the pragmas: `wal_autocheckpoint` would replace the hook.
+    conn.wal_hook(Some(record_wal_pages));
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut shutdown = None;
+    // The WAL size (pages not yet checkpointed) at which to checkpoint next; raised
+    // after a checkpoint that could not finish (a reader still used old pages), so that
+    // it is retried a little later rather than after every batch.
+    let mut checkpoint_at = wal_limit;
+    // The WAL size at which to wake the background checkpointer next.
+    let mut wake_at = WAKE_PAGES;
+    // The WAL size at the latest complete checkpoint, until the WAL starts over.
+    let mut copied = 0;
     while shutdown.is_none() {
         match rx.blocking_recv() {
             None => break,
@@ -118,10 +156,32 @@ pub fn run(
         if !batch.is_empty() {
             execute(&conn, &mut batch, &stats);
         }
-        if checkpoint_wanted.swap(false, Ordering::Relaxed)
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        let pages = WAL_PAGES.with(Cell::get);
+        if pages < copied {
+            // The WAL has started over.
+            copied = 0;
+        }
+        // A reader still using the WAL keeps it from starting over after a checkpoint:
+        // only the pages written since count towards the next one.
+        let pending = pages - copied;
+        stats.wal_pages.store(pending, Ordering::Relaxed);
+        if pending < wake_at {
+            wake_at = wake_at.min((pending / WAKE_PAGES + 1) * WAKE_PAGES);
+        } else {
+            checkpointer.wake();
+            wake_at = (pending / WAKE_PAGES + 1) * WAKE_PAGES;
+        }
+        if pending < wal_limit {
+            checkpoint_at = wal_limit;
+        } else if pending >= checkpoint_at {
+            stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+            if checkpoint(&conn) {
+                copied = pages;
+                checkpoint_at = wal_limit;
+                stats.wal_pages.store(0, Ordering::Relaxed);
+            } else {
+                checkpoint_at = pending + (wal_limit / 4).max(1);
+            }
         }
     }
     // Whatever arrived after the shutdown request is refused, not lost silently.
@@ -137,6 +197,22 @@ pub fn run(
     close(conn);
     if let Some(done) = shutdown {
         let _ = done.send(());
+    }
+}
+
+/// A passive checkpoint; whether it copied the whole WAL (then the next commit starts
+/// the WAL over). It does not wait for readers: one still reading old pages, or the
+/// background checkpointer running at that moment, leaves it incomplete.
+fn checkpoint(conn: &Connection) -> bool {
+    let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    });
+    match result {
+        Ok((busy, wal, copied)) => busy == 0 && wal == copied,
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+            false
+        }
     }
 }
 
@@ -181,7 +257,8 @@ fn execute(conn: &Connection, batch: &mut Vec<Box<dyn Job>>, stats: &WriterStats
     }
 }
 
-fn rollback(conn: &Connection) {
+/// Ends a failed transaction.
+pub(super) fn rollback(conn: &Connection) {
     if !conn.is_autocommit()
         && let Err(e) = conn.execute_batch("ROLLBACK")
     {
@@ -191,7 +268,7 @@ fn rollback(conn: &Connection) {
 
 /// A clean close: the WAL is checkpointed into the database file and truncated, so
 /// the file is complete on its own.
-fn close(conn: Connection) {
+pub(super) fn close(conn: Connection) {
     match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
         Ok(0) => {}
         Ok(_) => tracing::warn!("final WAL checkpoint incomplete (a reader was still open)"),
