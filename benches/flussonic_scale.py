@@ -302,7 +302,11 @@ class Bench:
             return float(m.group(1)) if m else None
 
     def db_sizes(self):
-        return {suffix or "db": size_mib(self.db + suffix) for suffix in ("", "-wal", "-shm")}
+        sizes = {suffix or "db": size_mib(self.db + suffix) for suffix in ("", "-wal", "-shm")}
+        # The access log has a file of its own beside the database (ACCESS_LOG_DATABASE_URL's default).
+        logs = self.db[: -len(".db")] + ".logs.db"
+        sizes.update({"logs" + suffix: size_mib(logs + suffix) for suffix in ("", "-wal")})
+        return sizes
 
     def fill_sql(self, count):
         """Writes `count` token rows as the API would (same columns, same formats)."""
@@ -410,9 +414,11 @@ def run(args, bench):
     print(f"RSS of a restarted process on the full database ({args.rest_seconds} s idle): {mib(restarted['VmRSS'])} "
           f"(anonymous {mib(restarted['RssAnon'])}, file-backed {mib(restarted['RssFile'])})")
     print(f"database while running: tokens.db {sizes_running['db']:,.1f} MiB, -wal {sizes_running['-wal']:,.1f} MiB, "
-          f"-shm {sizes_running['-shm']:,.1f} MiB")
+          f"-shm {sizes_running['-shm']:,.1f} MiB; tokens.logs.db {sizes_running['logs']:,.1f} MiB, "
+          f"-wal {sizes_running['logs-wal']:,.1f} MiB")
     print(f"database after the clean shutdown: tokens.db {sizes_closed['db']:,.1f} MiB, "
-          f"-wal {sizes_closed['-wal']:,.1f} MiB")
+          f"-wal {sizes_closed['-wal']:,.1f} MiB; tokens.logs.db {sizes_closed['logs']:,.1f} MiB, "
+          f"-wal {sizes_closed['logs-wal']:,.1f} MiB")
     print("file-backed RSS is mostly the database file mapped by SQLite (PRAGMA mmap_size = 256 MiB on each "
           "connection): page cache, shared with the kernel and counted once per connection that maps it")
     print("\nmemory by phase (maxima of the samples):")
