@@ -56,7 +56,7 @@ impl MasterSecret {
             MasterSecret::Sha256(digest) => {
                 use sha2::Digest;
                 let presented: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
-                subtle::ConstantTimeEq::ct_eq(&presented[..], &digest[..]).into()
+                crate::crypto::constant_time_eq_bytes(&presented, digest)
             }
         }
     }

@@ -72,7 +72,11 @@ pub fn generate_cryptography_key() -> String {
 /// Compares two secrets in time that does not depend on where they differ. (The
 /// length may leak; every secret compared here is of a public, fixed shape.)
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    constant_time_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`constant_time_eq`] for byte strings, such as MACs.
+pub(crate) fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
