@@ -302,23 +302,27 @@ impl FastAuth {
 
     /// Verifies an access token's signature and claims (no store lookup).
     pub fn verify_access_stateless(&self, token: &str) -> Result<Claims, AuthError> {
-        let Some(cache) = &self.shared.token_cache else {
-            return self
-                .shared
-                .codec
-                .verify(token, TokenType::Access)
-                .map_err(access_error);
-        };
+        self.verify_presented(token.as_bytes())
+    }
+
+    /// [`verify_access_stateless`](Self::verify_access_stateless) of a token as presented
+    /// in a header: a token the cache holds is recognised by its bytes, so only a new one
+    /// pays for UTF-8 validation.
+    pub(crate) fn verify_presented(&self, token: &[u8]) -> Result<Claims, AuthError> {
+        let cache = self.shared.token_cache.as_ref();
         let now = now_secs();
-        if let Some(claims) = cache.get(token, now) {
+        if let Some(claims) = cache.and_then(|cache| cache.get(token, now)) {
             return Ok(claims);
         }
+        let token = std::str::from_utf8(token).map_err(|_| AuthError::InvalidAccessToken)?;
         let claims = self
             .shared
             .codec
             .verify(token, TokenType::Access)
             .map_err(access_error)?;
-        cache.insert(token, &claims, now);
+        if let Some(cache) = cache {
+            cache.insert(token, &claims, now);
+        }
         Ok(claims)
     }
 

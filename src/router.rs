@@ -126,7 +126,9 @@ impl<B> Service<Request<B>> for TokenRouter {
             Some(endpoint @ (Endpoint::Refresh | Endpoint::Logout)) => match auth.check_not_locked_out(ip) {
                 Err((e, retry_after)) => Job::Done(refusal(e, Some(retry_after))),
                 Ok(()) if matches!(endpoint, Endpoint::Refresh) => Job::Refresh,
-                Ok(()) => Job::Logout(access_token(&req, false).map(|t| t.into_owned())),
+                Ok(()) => Job::Logout(access_token(&req, false).and_then(|t| {
+                    String::from_utf8(t.into_owned()).map_err(|_| AuthError::InvalidAccessToken)
+                })),
             },
         };
         Box::pin(async move {

@@ -109,7 +109,7 @@ impl<S> FastAuthService<S> {
                     Ok(token) => token,
                     Err(e) => return reject(e),
                 };
-                let claims = match self.auth.verify_access_stateless(&token) {
+                let claims = match self.auth.verify_presented(&token) {
                     Ok(claims) => claims,
                     Err(e) => return reject(e),
                 };
@@ -124,24 +124,30 @@ impl<S> FastAuthService<S> {
                         );
                         Decision::Pass
                     }
-                    TokenMode::Stored => match shared.store.is_current_now(&claims.client_id, &token) {
-                        Some(true) => {
-                            tracing::debug!(
-                                target: "fastauth",
-                                outcome = "allowed",
-                                %level,
-                                client_id = %claims.client_id,
-                                "stored access token accepted"
-                            );
-                            Decision::Pass
+                    // Verified, so UTF-8; checked again only because the cache compared bytes.
+                    TokenMode::Stored => {
+                        let Ok(token) = std::str::from_utf8(&token) else {
+                            return reject(AuthError::InvalidAccessToken);
+                        };
+                        match shared.store.is_current_now(&claims.client_id, token) {
+                            Some(true) => {
+                                tracing::debug!(
+                                    target: "fastauth",
+                                    outcome = "allowed",
+                                    %level,
+                                    client_id = %claims.client_id,
+                                    "stored access token accepted"
+                                );
+                                Decision::Pass
+                            }
+                            Some(false) => return reject(AuthError::RevokedAccessToken),
+                            None => Decision::Lookup {
+                                client_id: claims.client_id.clone(),
+                                token: token.to_owned(),
+                                protocol: Protocol::of(req.headers()),
+                            },
                         }
-                        Some(false) => return reject(AuthError::RevokedAccessToken),
-                        None => Decision::Lookup {
-                            client_id: claims.client_id.clone(),
-                            token: token.into_owned(),
-                            protocol: Protocol::of(req.headers()),
-                        },
-                    },
+                    }
                 };
                 req.extensions_mut().insert(claims);
                 decision
@@ -219,9 +225,10 @@ fn is_cors_preflight<B>(req: &Request<B>) -> bool {
 }
 
 /// Finds the access token: `ACCESS-TOKEN`, then `Authorization: Bearer`, then (if
-/// allowed) the `access_token` query parameter.
-pub(crate) fn access_token<B>(req: &Request<B>, allow_query: bool) -> Result<Cow<'_, str>, AuthError> {
-    if let Some(token) = header_token(req.headers())? {
+/// allowed) the `access_token` query parameter. Bytes, not text: a token seen before is
+/// recognised without validating its UTF-8 again (see [`FastAuth::verify_presented`]).
+pub(crate) fn access_token<B>(req: &Request<B>, allow_query: bool) -> Result<Cow<'_, [u8]>, AuthError> {
+    if let Some(token) = header_token(req.headers()) {
         return Ok(Cow::Borrowed(token));
     }
     if allow_query
@@ -230,38 +237,28 @@ pub(crate) fn access_token<B>(req: &Request<B>, allow_query: bool) -> Result<Cow
             form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == ACCESS_TOKEN_QUERY)
         && !value.is_empty()
     {
-        return Ok(value);
+        return Ok(match value {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        });
     }
     Err(AuthError::MissingAccessToken)
 }
 
-fn header_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+/// The token of `ACCESS-TOKEN` or `Authorization: Bearer`, without surrounding spaces.
+/// A value with bytes `HeaderValue::to_str` would refuse (non-ASCII) cannot pass: tokens
+/// are base64url, and nothing else is ever cached or verifies.
+fn header_token(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(value) = headers.get(ACCESS_TOKEN_NAME) {
-        let token = header_text(value)?;
+        let token = value.as_bytes().trim_ascii();
         if !token.is_empty() {
-            return Ok(Some(token));
+            return Some(token);
         }
     }
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = header_text(value)?;
-        if let Some((scheme, token)) = value.split_once(' ')
-            && scheme.eq_ignore_ascii_case("bearer")
-            && !token.trim_ascii().is_empty()
-        {
-            return Ok(Some(token.trim_ascii()));
-        }
-    }
-    Ok(None)
-}
-
-/// A header value as text, without surrounding spaces. `HeaderValue::to_str` checks
-/// every byte one at a time (a quarter of the layer's work on a ~250-byte token);
-/// UTF-8 validation has a word-at-a-time ASCII path. A value with non-ASCII bytes,
-/// which `to_str` refuses, can only fail verification later (tokens are base64url).
-fn header_text(value: &http::HeaderValue) -> Result<&str, AuthError> {
-    std::str::from_utf8(value.as_bytes())
-        .map(str::trim_ascii)
-        .map_err(|_| AuthError::InvalidAccessToken)
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, token) = (&value[..space], value[space + 1..].trim_ascii());
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
 }
 
 #[cfg(feature = "tonic")]

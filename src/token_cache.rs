@@ -26,7 +26,7 @@ use std::{
     sync::RwLock,
 };
 
-use crate::{crypto::constant_time_eq, token::Claims};
+use crate::{crypto::constant_time_eq_bytes, token::Claims};
 
 /// The length of an HS256 signature in base64url without padding.
 const SIGNATURE_LEN: usize = 43;
@@ -73,13 +73,15 @@ impl TokenCache {
 
     /// The claims of `token` if it was verified before and has not expired at `now`
     /// (seconds since the Unix epoch).
-    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Claims> {
+    pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Claims> {
         let key = self.key(token)?;
         // A poisoned lock only means another thread panicked while holding it; the map
         // itself is never left half-updated by the code below.
         let shard = self.shard(key).read().unwrap_or_else(|e| e.into_inner());
         let entry = shard.entries.get(&key)?;
-        if !constant_time_eq(&entry.token, token) || entry.claims.exp < now.saturating_sub(self.leeway) {
+        if !constant_time_eq_bytes(entry.token.as_bytes(), token)
+            || entry.claims.exp < now.saturating_sub(self.leeway)
+        {
             return None;
         }
         Some(entry.claims.clone())
@@ -87,7 +89,9 @@ impl TokenCache {
 
     /// Remembers that `token` verified to `claims`.
     pub(crate) fn insert(&self, token: &str, claims: &Claims, now: u64) {
-        let Some(key) = self.key(token) else { return };
+        let Some(key) = self.key(token.as_bytes()) else {
+            return;
+        };
         if token.len() > MAX_CACHED_TOKEN_LEN {
             return;
         }
@@ -129,10 +133,10 @@ impl TokenCache {
     /// characters of base64 of an HMAC output, so they carry 96 random bits; the seeds
     /// are random per cache, so nobody outside can aim at a slot. A token without such
     /// a signature is not a candidate (the fast verifier would not accept it either).
-    fn key(&self, token: &str) -> Option<u64> {
+    fn key(&self, token: &[u8]) -> Option<u64> {
         // The signature is the last 43 characters, after a dot (no search needed).
         let at = token.len().checked_sub(SIGNATURE_LEN + 1)?;
-        let (dot, signature) = token.as_bytes()[at..].split_first()?;
+        let (dot, signature) = token[at..].split_first()?;
         if *dot != b'.' {
             return None;
         }
@@ -187,9 +191,9 @@ mod tests {
     #[test]
     fn a_verified_token_is_found_with_its_claims() {
         let cache = TokenCache::new(64, 0).unwrap();
-        assert_eq!(cache.get(TOKEN, 100), None);
+        assert_eq!(cache.get(TOKEN.as_bytes(), 100), None);
         cache.insert(TOKEN, &claims("a", 200), 100);
-        assert_eq!(cache.get(TOKEN, 100), Some(claims("a", 200)));
+        assert_eq!(cache.get(TOKEN.as_bytes(), 100), Some(claims("a", 200)));
     }
 
     #[test]
@@ -198,11 +202,11 @@ mod tests {
         cache.insert(TOKEN, &claims("a", 200), 100);
         let (_, signature) = TOKEN.rsplit_once('.').unwrap();
         let forged = format!("eyJhbGciOiJIUzI1NiJ9.eyJjbGllbnRfaWQiOiJiIn0.{signature}");
-        assert_eq!(cache.key(&forged), cache.key(TOKEN));
-        assert_eq!(cache.get(&forged, 100), None);
+        assert_eq!(cache.key(forged.as_bytes()), cache.key(TOKEN.as_bytes()));
+        assert_eq!(cache.get(forged.as_bytes(), 100), None);
         // A prefix or an extension of the cached token is no hit either.
-        assert_eq!(cache.get(&TOKEN[..TOKEN.len() - 1], 100), None);
-        assert_eq!(cache.get(&format!("{TOKEN}A"), 100), None);
+        assert_eq!(cache.get(&TOKEN.as_bytes()[..TOKEN.len() - 1], 100), None);
+        assert_eq!(cache.get(format!("{TOKEN}A").as_bytes(), 100), None);
     }
 
     #[test]
@@ -210,14 +214,14 @@ mod tests {
         let cache = TokenCache::new(64, 0).unwrap();
         cache.insert(TOKEN, &claims("a", 200), 100);
         assert!(
-            cache.get(TOKEN, 200).is_some(),
+            cache.get(TOKEN.as_bytes(), 200).is_some(),
             "exp itself is still valid, as in the verifier"
         );
-        assert_eq!(cache.get(TOKEN, 201), None);
+        assert_eq!(cache.get(TOKEN.as_bytes(), 201), None);
         let lenient = TokenCache::new(64, 30).unwrap();
         lenient.insert(TOKEN, &claims("a", 200), 100);
-        assert!(lenient.get(TOKEN, 230).is_some());
-        assert_eq!(lenient.get(TOKEN, 231), None);
+        assert!(lenient.get(TOKEN.as_bytes(), 230).is_some());
+        assert_eq!(lenient.get(TOKEN.as_bytes(), 231), None);
     }
 
     #[test]
@@ -232,7 +236,7 @@ mod tests {
         assert!(cache.len() <= 32, "{} entries", cache.len());
         assert!(cache.len() >= 16, "{} entries", cache.len());
         // The last one inserted is always there.
-        assert!(cache.get(tokens.last().unwrap(), 100).is_some());
+        assert!(cache.get(tokens.last().unwrap().as_bytes(), 100).is_some());
     }
 
     #[test]
@@ -241,7 +245,7 @@ mod tests {
         let tokens: Vec<String> = (0..500)
             .map(|i| format!("h.p.{i:016}{}", "s".repeat(27)))
             .collect();
-        let shard_of = |t: &String| (cache.key(t).unwrap() >> 40) as usize & (SHARDS - 1);
+        let shard_of = |t: &String| (cache.key(t.as_bytes()).unwrap() >> 40) as usize & (SHARDS - 1);
         let same: Vec<&String> = tokens
             .iter()
             .filter(|t| shard_of(t) == shard_of(&tokens[0]))
@@ -251,9 +255,13 @@ mod tests {
         cache.insert(old, &claims("old", 150), 100);
         // At 500 the shard is full and `old` has expired: it goes, `live` stays.
         cache.insert(new, &claims("new", 1_000), 500);
-        assert_eq!(cache.get(live, 500), Some(claims("live", 1_000)));
-        assert_eq!(cache.get(new, 500), Some(claims("new", 1_000)));
-        assert_eq!(cache.get(old, 140), None, "the expired entry was removed");
+        assert_eq!(cache.get(live.as_bytes(), 500), Some(claims("live", 1_000)));
+        assert_eq!(cache.get(new.as_bytes(), 500), Some(claims("new", 1_000)));
+        assert_eq!(
+            cache.get(old.as_bytes(), 140),
+            None,
+            "the expired entry was removed"
+        );
     }
 
     #[test]

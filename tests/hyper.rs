@@ -194,6 +194,27 @@ async fn valid_access_token_reaches_the_handler_with_claims() {
     assert_eq!(reply.body, "GET client_id=client-42");
     assert_eq!(app.calls(), 2);
 
+    // A token that was just accepted (and cached), with non-ASCII around or in it.
+    for spelled in [
+        format!("{}\u{a0}", pair.access_token),
+        format!("\u{a0}{}", pair.access_token),
+        pair.access_token.replacen('.', "\u{2024}", 1),
+    ] {
+        app.get("/api", &[("access-token", &spelled)])
+            .await
+            .assert_refused("Unauthorized Access Token");
+        app.get("/api", &[("authorization", &format!("Bearer {spelled}"))])
+            .await
+            .assert_refused("Unauthorized Access Token");
+    }
+    app.get(
+        "/api",
+        &[("authorization", &format!("Bearer\u{a0}{}", pair.access_token))],
+    )
+    .await
+    .assert_refused("Access token missing");
+    assert_eq!(app.calls(), 2);
+
     auth.revoke("client-42").await.unwrap();
     app.get("/api/items", &[("authorization", &bearer)])
         .await
