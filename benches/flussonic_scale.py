@@ -371,7 +371,7 @@ def run(args, bench):
     out = bench.wrk_timed(RECHECK_LUA.format(sessions=args.sessions, path=AUTH_PATH, address=ADDRESS), args.recheck_seconds,
                           "recheck")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     if non2xx or errors:

@@ -84,7 +84,7 @@ class Run:
         cmd.append(url)
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p99_match = re.search(r"99%\s+(\S+)", out)
+        p99_match = re.search(r"^\s+99%\s+(\S+)", out, re.M)
         p99 = parse_latency(p99_match.group(1)) if p99_match else float("nan")
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         errors = re.search(r"Socket errors: (.*)", out)
