@@ -1568,7 +1568,10 @@ async fn a_reader_pinning_the_wal_delays_its_restart_but_not_for_good() {
     let page: i64 = sql_on_value(&path, "PRAGMA page_size");
     let retry_window = (limit as u64 / 4 + 8) * (page as u64 + 24);
     let grown = std::fs::metadata(&wal).unwrap().len().saturating_sub(pinned_size);
-    assert!(grown <= retry_window, "the WAL grew by {grown} bytes after the reader left");
+    assert!(
+        grown <= retry_window,
+        "the WAL grew by {grown} bytes after the reader left"
+    );
     db.close().await;
 }
 
