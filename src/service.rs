@@ -115,13 +115,7 @@ impl<S> FastAuthService<S> {
                 };
                 let decision = match shared.mode {
                     TokenMode::Stateless => {
-                        tracing::debug!(
-                            target: "fastauth",
-                            outcome = "allowed",
-                            %level,
-                            client_id = %claims.client_id,
-                            "access token accepted"
-                        );
+                        log_accepted(&claims.client_id, "signature");
                         Decision::Pass
                     }
                     // Verified, so UTF-8; checked again only because the cache compared bytes.
@@ -131,13 +125,7 @@ impl<S> FastAuthService<S> {
                         };
                         match shared.store.is_current_now(&claims.client_id, token) {
                             Some(true) => {
-                                tracing::debug!(
-                                    target: "fastauth",
-                                    outcome = "allowed",
-                                    %level,
-                                    client_id = %claims.client_id,
-                                    "stored access token accepted"
-                                );
+                                log_accepted(&claims.client_id, "store");
                                 Decision::Pass
                             }
                             Some(false) => return reject(AuthError::RevokedAccessToken),
@@ -185,13 +173,7 @@ where
                 let lookup = Box::pin(async move {
                     match auth.check_stored(&client_id, &token).await {
                         Ok(()) => {
-                            tracing::debug!(
-                                target: "fastauth",
-                                outcome = "allowed",
-                                level = %Level::Access,
-                                client_id = %client_id,
-                                "stored access token accepted"
-                            );
+                            log_accepted(&client_id, "store");
                             Ok(())
                         }
                         Err(error) => {
@@ -211,6 +193,18 @@ where
             }
         }
     }
+}
+
+/// `checked`: what the token was checked against (`signature`, or also the `store`).
+fn log_accepted(client_id: &str, checked: &'static str) {
+    tracing::debug!(
+        target: "fastauth",
+        outcome = "allowed",
+        level = %Level::Access,
+        client_id,
+        checked,
+        "access token accepted"
+    );
 }
 
 fn render(auth: &FastAuth, rejection: &Rejection) -> Response<bytes::Bytes> {
