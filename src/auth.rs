@@ -337,12 +337,9 @@ impl FastAuth {
     }
 
     pub(crate) async fn check_stored(&self, client_id: &str, token: &str) -> Result<(), AuthError> {
-        let store = &self.shared.store;
-        let answer = match store.is_current_now(client_id, token) {
-            Some(known) => Ok(known),
-            None => store.is_current(client_id, token).await,
-        };
-        match answer {
+        // Stores that can answer from memory do so inside `is_current`; the layer asks
+        // `is_current_now` itself before it comes to this.
+        match self.shared.store.is_current(client_id, token).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(AuthError::RevokedAccessToken),
             Err(e) => {

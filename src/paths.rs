@@ -47,6 +47,8 @@ enum Segment {
 pub struct PathPattern {
     source: String,
     segments: Vec<Segment>,
+    /// No `*` or `**` (most patterns: `/api`, `/admin/users`), decided once here.
+    literal_only: bool,
 }
 
 impl PathPattern {
@@ -82,6 +84,7 @@ impl PathPattern {
         }
         Ok(Self {
             source: pattern.to_owned(),
+            literal_only: segments.iter().all(|s| matches!(s, Segment::Literal(_))),
             segments,
         })
     }
@@ -94,7 +97,20 @@ impl PathPattern {
     /// Whether this pattern guards the given (already normalised) path.
     pub fn matches(&self, path: &NormalizedPath) -> bool {
         let segs: Vec<&str> = path.segments().collect();
-        matches_prefix(&self.segments, &segs)
+        self.matches_segments(&segs)
+    }
+
+    fn matches_segments(&self, path: &[&str]) -> bool {
+        if self.literal_only {
+            // No position sets needed: compare the leading segments directly.
+            return self.segments.len() <= path.len()
+                && self
+                    .segments
+                    .iter()
+                    .zip(path)
+                    .all(|(s, p)| matches!(s, Segment::Literal(lit) if lit.eq_ignore_ascii_case(p)));
+        }
+        matches_prefix(&self.segments, path)
     }
 }
 
@@ -108,14 +124,6 @@ impl fmt::Display for PathPattern {
 /// number of `**` (a backtracking matcher is exponential in them, and paths come from
 /// clients): it tracks the set of path positions each pattern prefix can end at.
 fn matches_prefix(pattern: &[Segment], path: &[&str]) -> bool {
-    // Most patterns are literal segments only (`/api`, `/admin/users`): compare directly.
-    if pattern.iter().all(|s| matches!(s, Segment::Literal(_))) {
-        return pattern.len() <= path.len()
-            && pattern.iter().zip(path).all(|(s, p)| match s {
-                Segment::Literal(lit) => lit.eq_ignore_ascii_case(p),
-                _ => false,
-            });
-    }
     if path.len() < 128 {
         matches_prefix_small(pattern, path)
     } else {
@@ -435,9 +443,9 @@ impl PathRules {
     }
 
     fn level_for_segments(&self, segments: &[&str]) -> Option<Level> {
-        if self.master.iter().any(|p| matches_prefix(&p.segments, segments)) {
+        if self.master.iter().any(|p| p.matches_segments(segments)) {
             Some(Level::Master)
-        } else if self.access.iter().any(|p| matches_prefix(&p.segments, segments)) {
+        } else if self.access.iter().any(|p| p.matches_segments(segments)) {
             Some(Level::Access)
         } else {
             None

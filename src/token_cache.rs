@@ -17,7 +17,7 @@
 //!
 //! The cache is sharded by a keyed hash of the signature, each shard behind its own
 //! `RwLock`, so hits on different cores rarely touch the same lock. A full shard first
-//! drops its expired entries, then an arbitrary one: with a few thousand entries the
+//! drops its expired entries (at most one sweep a second), then an arbitrary one: with a few thousand entries the
 //! clients that keep sending requests are back in the cache after one miss.
 
 use std::{
@@ -49,6 +49,9 @@ pub(crate) struct TokenCache {
 #[derive(Default)]
 struct Shard {
     entries: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
+    /// The second of the last sweep for expired entries: a full shard of live tokens
+    /// (more clients than capacity) is swept at most once a second, not on every insert.
+    swept_at: u64,
 }
 
 struct Entry {
@@ -96,10 +99,13 @@ impl TokenCache {
             return;
         }
         let mut shard = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
-        let entries = &mut shard.entries;
+        let Shard { entries, swept_at } = &mut *shard;
         if entries.len() >= self.per_shard && !entries.contains_key(&key) {
-            let oldest_valid = now.saturating_sub(self.leeway);
-            entries.retain(|_, entry| entry.claims.exp >= oldest_valid);
+            if *swept_at != now {
+                *swept_at = now;
+                let oldest_valid = now.saturating_sub(self.leeway);
+                entries.retain(|_, entry| entry.claims.exp >= oldest_valid);
+            }
             if entries.len() >= self.per_shard
                 && let Some(&victim) = entries.keys().next()
             {

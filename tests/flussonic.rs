@@ -1477,18 +1477,24 @@ async fn a_full_access_log_queue_drops_rows_and_counts_them() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_wal_stays_bounded_under_writes() {
-    let dir = TempDir::new("wal");
+/// A database whose WAL limit is `limit` pages, with no background checkpoints: only the
+/// writer's own keep the WAL in bounds.
+fn db_with_wal_limit(dir: &TempDir, limit: i64) -> (std::path::PathBuf, db::Db) {
     let path = dir.path().join("tokens.db");
-    let limit = 64;
-    // No background checkpoints: only the writer's own keep the WAL in bounds.
     let tuning = db::Tuning {
         wal_pages: limit,
         checkpoint_interval: std::time::Duration::from_secs(3600),
         ..db::Tuning::default()
     };
     let db = db::Db::open(&path, &dir.path().join("tokens.logs.db"), tuning).unwrap();
+    (path, db)
+}
+
+#[tokio::test]
+async fn the_wal_stays_bounded_under_writes() {
+    let dir = TempDir::new("wal");
+    let limit = 64;
+    let (path, db) = db_with_wal_limit(&dir, limit);
     let page: i64 = sql_on_value(&path, "PRAGMA page_size");
     let meta = "x".repeat(3000);
     let mut largest = 0;
@@ -1520,14 +1526,8 @@ async fn the_wal_stays_bounded_under_writes() {
 #[tokio::test]
 async fn a_reader_pinning_the_wal_delays_its_restart_but_not_for_good() {
     let dir = TempDir::new("walpin");
-    let path = dir.path().join("tokens.db");
     let limit = 64;
-    let tuning = db::Tuning {
-        wal_pages: limit,
-        checkpoint_interval: std::time::Duration::from_secs(3600),
-        ..db::Tuning::default()
-    };
-    let db = db::Db::open(&path, &dir.path().join("tokens.logs.db"), tuning).unwrap();
+    let (path, db) = db_with_wal_limit(&dir, limit);
     let write = |i: i64| {
         db.write(move |conn| {
             conn.execute(
