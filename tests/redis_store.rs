@@ -1,7 +1,8 @@
 //! `RedisTokenStore` against a real redis-server.
 //!
 //! Set `REDIS_URL` (such as `redis://127.0.0.1:6379`) to run these tests; without it
-//! each one says on stderr that it was skipped. Every test uses its own key prefix,
+//! each one says on stderr that it was skipped (and fails if `FASTAUTH_REQUIRE_SERVICES=1`,
+//! as in CI). Every test uses its own key prefix,
 //! so they can run in parallel against one server. The restart test starts (and
 //! kills) its own `redis-server` on a free port.
 #![cfg(feature = "redis")]
@@ -38,6 +39,10 @@ fn redis_url(test: &str) -> Option<String> {
     match std::env::var("REDIS_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ => {
+            // CI runs with every service and must not pass by skipping.
+            if std::env::var("FASTAUTH_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+                panic!("{test}: FASTAUTH_REQUIRE_SERVICES=1 but REDIS_URL is unset: start redis-server and set it");
+            }
             // Straight to stderr, not through `eprintln!`, which the test harness
             // captures and hides for passing tests.
             let line = format!(
