@@ -70,7 +70,6 @@ pub(crate) struct Shared {
     pub(crate) mode: TokenMode,
     pub(crate) prefix: String,
     pub(crate) query_token: bool,
-    pub(crate) allow_preflight: bool,
     pub(crate) on_failure: Option<FailureHandler>,
     pub(crate) extra_master_headers: Vec<http::HeaderName>,
     pub(crate) limiter: Option<FailureLimiter>,

@@ -139,7 +139,6 @@ pub struct FastAuthBuilder {
     refresh_lifetime: Option<Duration>,
     leeway: Duration,
     query_token: Option<bool>,
-    allow_preflight: bool,
     use_environment: bool,
     on_failure: Option<FailureHandler>,
     extra_master_headers: Vec<String>,
@@ -181,7 +180,6 @@ impl Default for FastAuthBuilder {
             refresh_lifetime: None,
             leeway: Duration::ZERO,
             query_token: None,
-            allow_preflight: true,
             use_environment: true,
             on_failure: None,
             extra_master_headers: Vec::new(),
@@ -378,13 +376,6 @@ impl FastAuthBuilder {
         self
     }
 
-    /// Let CORS preflight requests (`OPTIONS` with `Access-Control-Request-Method`)
-    /// through without a token, so a CORS layer inside can answer them. On by default.
-    pub fn allow_cors_preflight(mut self, allow: bool) -> Self {
-        self.allow_preflight = allow;
-        self
-    }
-
     /// Also accept the master token from this header (for example `X-API-Key`, for
     /// clients of an older API). `MASTER-TOKEN` is always accepted and checked first.
     pub fn master_token_header(mut self, name: impl Into<String>) -> Self {
@@ -548,7 +539,6 @@ impl FastAuthBuilder {
             mode,
             prefix,
             query_token: self.query_token.or(file.query_token).unwrap_or(false),
-            allow_preflight: self.allow_preflight,
             on_failure: self.on_failure,
             extra_master_headers,
             limiter: self.failure_limit.map(FailureLimiter::new),

@@ -5,7 +5,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{HeaderMap, HeaderName, Method, Request, Response, header};
+use http::{HeaderMap, HeaderName, Request, Response, header};
 use tower_service::Service;
 
 use crate::{
@@ -72,9 +72,6 @@ enum Decision {
 impl<S> FastAuthService<S> {
     fn decide<B>(&self, req: &mut Request<B>) -> Decision {
         let shared = self.auth.shared();
-        if shared.allow_preflight && is_cors_preflight(req) {
-            return Decision::Pass;
-        }
         let Some(level) = shared.rules.level_for(req.uri().path()) else {
             return Decision::Pass;
         };
@@ -212,10 +209,6 @@ fn render(auth: &FastAuth, rejection: &Rejection) -> Response<bytes::Bytes> {
         Some(handler) => handler(rejection),
         None => rejection.default_response(),
     }
-}
-
-fn is_cors_preflight<B>(req: &Request<B>) -> bool {
-    req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Finds the access token: `ACCESS-TOKEN`, then `Authorization: Bearer`, then (if

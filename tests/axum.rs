@@ -503,7 +503,8 @@ async fn failure_response_can_be_replaced() {
 }
 
 #[tokio::test]
-async fn cors_preflight_passes_by_default() {
+async fn cors_preflights_are_refused_without_a_token() {
+    // CORS is served by a CorsLayer outside the auth layer (tests/cors.rs).
     let auth = builder().build().unwrap();
     let app = serve(&auth).await;
     let headers = [
@@ -511,16 +512,10 @@ async fn cors_preflight_passes_by_default() {
         ("Access-Control-Request-Method", "GET"),
     ];
     let (status, _) = raw(app.addr, "OPTIONS", "/access/health", &headers).await;
-    assert_ne!(status, 401, "a preflight reaches the inner service");
-    assert_eq!(app.hits(), 1);
-    // A plain OPTIONS is not a preflight.
+    assert_eq!(status, 401);
     let (status, _) = raw(app.addr, "OPTIONS", "/access/health", &[]).await;
     assert_eq!(status, 401);
-
-    let strict = builder().allow_cors_preflight(false).build().unwrap();
-    let app = serve(&strict).await;
-    let (status, _) = raw(app.addr, "OPTIONS", "/access/health", &headers).await;
-    assert_eq!(status, 401);
+    assert_eq!(app.hits(), 0, "a preflight reached the inner service");
 }
 
 #[tokio::test]

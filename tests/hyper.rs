@@ -246,24 +246,21 @@ async fn master_level_needs_the_master_token() {
 }
 
 #[tokio::test]
-async fn cors_preflight_passes_but_plain_options_does_not() {
+async fn cors_preflights_need_a_token_like_any_request() {
+    // The inner service answers every method: a preflight let through would run it.
     let auth = builder().build().unwrap();
     let app = App::start(&auth).await;
 
-    let reply = app
-        .send(
-            Method::OPTIONS,
-            "/api/items",
-            &[
-                ("origin", "https://app.example"),
-                ("access-control-request-method", "GET"),
-            ],
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    assert_eq!(reply.body, "OPTIONS client_id=-");
-    assert_eq!(app.calls(), 1);
-
+    app.send(
+        Method::OPTIONS,
+        "/api/items",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "GET"),
+        ],
+    )
+    .await
+    .assert_refused("Access token missing");
     app.send(
         Method::OPTIONS,
         "/api/items",
@@ -271,22 +268,21 @@ async fn cors_preflight_passes_but_plain_options_does_not() {
     )
     .await
     .assert_refused("Access token missing");
-    assert_eq!(app.calls(), 1, "the inner service saw a refused request");
-}
+    assert_eq!(app.calls(), 0, "the inner service saw a refused request");
 
-#[tokio::test]
-async fn cors_preflight_can_be_refused_when_disabled() {
-    let auth = builder().allow_cors_preflight(false).build().unwrap();
-    let app = App::start(&auth).await;
-
-    app.send(
-        Method::OPTIONS,
-        "/api/items",
-        &[("access-control-request-method", "GET")],
-    )
-    .await
-    .assert_refused("Access token missing");
-    assert_eq!(app.calls(), 0);
+    // With a token, an OPTIONS request is served like any other.
+    let pair = auth.issue(Some("c1")).await.unwrap();
+    let bearer = format!("Bearer {}", pair.access_token);
+    let reply = app
+        .send(
+            Method::OPTIONS,
+            "/api/items",
+            &[("access-control-request-method", "GET"), ("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, "OPTIONS client_id=c1");
+    assert_eq!(app.calls(), 1);
 }
 
 /// An inner service whose readiness the test controls.
