@@ -194,7 +194,7 @@ impl FastAuth {
     }
 
     /// The compiled path rules.
-    pub fn rules(&self) -> &PathRules {
+    pub(crate) fn rules(&self) -> &PathRules {
         &self.shared.rules
     }
 

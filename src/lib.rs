@@ -18,7 +18,7 @@ mod limiter;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub mod openapi;
-pub mod paths;
+mod paths;
 pub mod response;
 mod router;
 mod service;

@@ -91,7 +91,11 @@ async fn a_preflight_shaped_request_never_runs_a_tonic_rpc() {
         (Some(HeaderValue::from_static("16")), None),
         "the preflight-shaped call must be refused as UNAUTHENTICATED, before the RPC"
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "the RPC ran without a credential");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the RPC ran without a credential"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +155,10 @@ async fn a_cors_layer_outside_the_auth_layer_serves_browsers() {
         .allow_origin(HeaderValue::from_static(ORIGIN))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let inner = Router::new().route("/api/items", get(|| async { "items" }).post(|| async { "created" }));
+    let inner = Router::new().route(
+        "/api/items",
+        get(|| async { "items" }).post(|| async { "created" }),
+    );
     // The order that works: CORS outermost, then auth, then the routes.
     let addr = serve(hits.count(inner).layer(auth.layer()).layer(cors)).await;
 
@@ -178,7 +185,10 @@ async fn a_cors_layer_outside_the_auth_layer_serves_browsers() {
         addr,
         "POST",
         "/api/items",
-        &[("Origin", ORIGIN.as_bytes()), ("Authorization", bearer.as_bytes())],
+        &[
+            ("Origin", ORIGIN.as_bytes()),
+            ("Authorization", bearer.as_bytes()),
+        ],
     )
     .await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "created"));

@@ -277,7 +277,10 @@ async fn cors_preflights_need_a_token_like_any_request() {
         .send(
             Method::OPTIONS,
             "/api/items",
-            &[("access-control-request-method", "GET"), ("authorization", &bearer)],
+            &[
+                ("access-control-request-method", "GET"),
+                ("authorization", &bearer),
+            ],
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");

@@ -41,7 +41,9 @@ fn redis_url(test: &str) -> Option<String> {
         _ => {
             // CI runs with every service and must not pass by skipping.
             if std::env::var("FASTAUTH_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                panic!("{test}: FASTAUTH_REQUIRE_SERVICES=1 but REDIS_URL is unset: start redis-server and set it");
+                panic!(
+                    "{test}: FASTAUTH_REQUIRE_SERVICES=1 but REDIS_URL is unset: start redis-server and set it"
+                );
             }
             // Straight to stderr, not through `eprintln!`, which the test harness
             // captures and hides for passing tests.
