@@ -19,6 +19,7 @@ use crate::{
     limiter::FailureLimiter,
     paths::{Level, PathRules},
     response::Rejection,
+    rotation_lock::RotationLocks,
     router::TokenRouter,
     store::{Rotation, StoredTokens, TokenStore},
     token::{Claims, TokenCodec, TokenError, TokenPair, TokenType, now_secs, random_client_id},
@@ -75,6 +76,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<FailureLimiter>,
     pub(crate) client_address: Option<AddressExtractor>,
     pub(crate) token_cache: Option<TokenCache>,
+    pub(crate) rotations: RotationLocks,
 }
 
 /// Token authentication, configured: hands out the [`FastAuthLayer`] and the
@@ -392,6 +394,8 @@ impl FastAuth {
             return Ok(pair);
         }
         let store = &self.shared.store;
+        // The store's rotate may be load-compare-save: one rotation per client at a time.
+        let _serial = self.shared.rotations.lock(&claims.client_id).await;
         match store
             .rotate(&claims.client_id, refresh_token, &stored(&pair))
             .await

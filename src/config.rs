@@ -544,6 +544,7 @@ impl FastAuthBuilder {
             limiter: self.failure_limit.map(FailureLimiter::new),
             client_address: self.client_address,
             token_cache: TokenCache::new(token_cache_capacity, self.leeway.as_secs()),
+            rotations: Default::default(),
         }))
     }
 }

@@ -20,6 +20,7 @@ mod limiter;
 pub mod openapi;
 mod paths;
 pub mod response;
+mod rotation_lock;
 mod router;
 mod service;
 pub mod store;

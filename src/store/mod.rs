@@ -112,9 +112,15 @@ pub trait TokenStore: Send + Sync + 'static {
     }
 
     /// Replaces the pair of `client_id` with `new` only if its refresh token is
-    /// `presented_refresh`. The default implementation loads, compares in constant
-    /// time and saves: correct for one instance, but two instances racing can both
-    /// win. Stores that can compare-and-swap atomically should override it.
+    /// `presented_refresh`.
+    ///
+    /// The default implementation loads, compares in constant time and saves, across two
+    /// awaits: two calls racing can both win, even in one process.
+    /// [`FastAuth::refresh`](crate::FastAuth::refresh) therefore runs one rotation per
+    /// client at a time in its process, which makes the default safe for a single
+    /// instance. Instances sharing a store are only ordered by the store itself: a store
+    /// that can compare-and-swap atomically (as `RedisTokenStore` does) should override
+    /// this.
     async fn rotate(
         &self,
         client_id: &str,
