@@ -16,7 +16,7 @@ use crate::{
     crypto::constant_time_eq,
     error::{AuthError, ConfigError, StoreError},
     layer::FastAuthLayer,
-    limiter::FailureLimiter,
+    limiter::{FailureLimitStats, FailureLimiter},
     paths::{Level, PathRules},
     response::Rejection,
     rotation_lock::RotationLocks,
@@ -248,6 +248,13 @@ impl FastAuth {
             return Some(info.0.ip());
         }
         None
+    }
+
+    /// What the brute-force protection holds now, or `None` when it is off. A rising
+    /// [`overflowed`](FailureLimitStats::overflowed) count means failures
+    /// from more addresses than the table holds: an attack from many addresses.
+    pub fn failure_limit_stats(&self) -> Option<FailureLimitStats> {
+        self.shared.limiter.as_ref().map(FailureLimiter::stats)
     }
 
     /// Refuses a locked-out address before any credential work.

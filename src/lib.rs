@@ -39,7 +39,7 @@ pub use extract::ClientId;
 pub use future::ResponseFuture;
 pub use jwt_backend::backend_name as jwt_backend_name;
 pub use layer::FastAuthLayer;
-pub use limiter::FailureLimit;
+pub use limiter::{FailureLimit, FailureLimitStats};
 pub use paths::Level;
 pub use router::{TokenRouter, TokenRouterFuture};
 pub use service::{ACCESS_TOKEN_HEADER, ACCESS_TOKEN_QUERY, FastAuthService, MASTER_TOKEN_HEADER};

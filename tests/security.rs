@@ -361,3 +361,104 @@ async fn a_remembered_token_is_still_checked() {
         (401, Some("Access token expired"))
     );
 }
+
+/// Serves with the client address taken from `x-test-client` (as a trusted proxy header
+/// would be), so one test can speak from many addresses.
+async fn serve_behind_proxy(builder: FastAuthBuilder) -> (FastAuth, SocketAddr) {
+    let auth = builder
+        .master_token(MASTER)
+        .client_address(|extensions| {
+            extensions
+                .get::<axum::http::HeaderMap>()
+                .and_then(|h| h.get("x-test-client"))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+        })
+        .build()
+        .unwrap();
+    // The extractor sees extensions only: copy the headers there, as a proxy layer would.
+    let app = Router::new()
+        .route("/admin/x", get(|| async { "admin" }))
+        .layer(auth.layer())
+        .layer(axum::middleware::from_fn(
+            |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                let headers = req.headers().clone();
+                req.extensions_mut().insert(headers);
+                next.run(req).await
+            },
+        ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (auth, addr)
+}
+
+async fn master_from(addr: SocketAddr, client: &str, token: &str) -> u16 {
+    send(
+        Method::GET,
+        addr,
+        "/admin/x",
+        &[("x-test-client", client), ("MASTER-TOKEN", token)],
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn other_addresses_failing_cannot_reset_a_lockout() {
+    let limit = FailureLimit {
+        max_failures: 3,
+        max_tracked: 50,
+        ..FailureLimit::default()
+    };
+    let (_auth, addr) = serve_behind_proxy(builder().failure_limit(Some(limit))).await;
+    let attacker = "198.51.100.7";
+    for _ in 0..2 {
+        assert_eq!(master_from(addr, attacker, "guess").await, 401);
+    }
+    assert_eq!(master_from(addr, attacker, "guess").await, 401);
+    assert_eq!(master_from(addr, attacker, MASTER).await, 429, "locked out");
+    // Enough other addresses failing once to push every entry out of a full table.
+    for i in 0..200u32 {
+        let other = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+        assert_eq!(master_from(addr, &other, "guess").await, 401, "{other}");
+    }
+    assert_eq!(
+        master_from(addr, attacker, MASTER).await,
+        429,
+        "the lockout survived a full table"
+    );
+}
+
+#[tokio::test]
+async fn a_table_full_of_lockouts_counts_newcomers_per_network() {
+    let limit = FailureLimit {
+        max_failures: 3,
+        max_tracked: 20,
+        ..FailureLimit::default()
+    };
+    let (auth, addr) = serve_behind_proxy(builder().failure_limit(Some(limit))).await;
+    // Twenty locked addresses fill the table.
+    for i in 0..20 {
+        let locked = format!("192.0.2.{i}");
+        for _ in 0..3 {
+            assert_eq!(master_from(addr, &locked, "guess").await, 401);
+        }
+        assert_eq!(master_from(addr, &locked, MASTER).await, 429);
+    }
+    // Newcomers are counted by their /24: three failures from 203.0.113.0/24 lock it.
+    for i in 0..3 {
+        assert_eq!(master_from(addr, &format!("203.0.113.{i}"), "guess").await, 401);
+    }
+    assert_eq!(
+        master_from(addr, "203.0.113.200", MASTER).await,
+        429,
+        "the /24 is locked"
+    );
+    // Not everyone: another network still gets in with the right token.
+    assert_eq!(master_from(addr, "198.51.100.1", MASTER).await, 200);
+    let stats = auth.failure_limit_stats().expect("the limiter is on");
+    // The twenty addresses and the one network.
+    assert_eq!(stats.locked, 21, "{stats:?}");
+    assert!(stats.overflowed >= 3, "{stats:?}");
+}
