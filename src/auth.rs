@@ -13,7 +13,7 @@ use http::HeaderMap;
 
 use crate::{
     config::{FastAuthBuilder, TokenMode},
-    crypto::constant_time_eq,
+    crypto::constant_time_eq_bytes,
     error::{AuthError, ConfigError, StoreError},
     layer::FastAuthLayer,
     limiter::{FailureLimitStats, FailureLimiter},
@@ -34,15 +34,26 @@ pub(crate) type AddressExtractor = Arc<dyn Fn(&http::Extensions) -> Option<IpAdd
 /// The longest master token header accepted; longer ones are refused before any work.
 pub const MAX_MASTER_TOKEN_LEN: usize = 1024;
 
-/// The configured master secret: the token itself, or only its SHA-256 digest, so
-/// that the configuration file holds no usable secret.
+/// The configured master secret, held only as the SHA-256 digest of its UTF-8 bytes
+/// (configured as such, or hashed at build time). Comparing two digests of equal length
+/// tells nothing about the secret's length, which comparing the tokens themselves would.
 pub(crate) enum MasterSecret {
     None,
-    Plain(String),
-    Sha256([u8; 32]),
+    Sha256 {
+        digest: [u8; 32],
+        /// Configured as a digest (`master_token_sha256`), for the configuration log.
+        given_hashed: bool,
+    },
 }
 
 impl MasterSecret {
+    pub(crate) fn plain(token: &str) -> Self {
+        MasterSecret::Sha256 {
+            digest: sha256(token),
+            given_hashed: false,
+        }
+    }
+
     pub(crate) fn is_none(&self) -> bool {
         matches!(self, MasterSecret::None)
     }
@@ -53,14 +64,14 @@ impl MasterSecret {
         }
         match self {
             MasterSecret::None => false,
-            MasterSecret::Plain(expected) => constant_time_eq(presented, expected),
-            MasterSecret::Sha256(digest) => {
-                use sha2::Digest;
-                let presented: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
-                crate::crypto::constant_time_eq_bytes(&presented, digest)
-            }
+            MasterSecret::Sha256 { digest, .. } => constant_time_eq_bytes(&sha256(presented), digest),
         }
     }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 pub(crate) struct Shared {
@@ -463,4 +474,31 @@ fn access_error(e: TokenError) -> AuthError {
 
 fn log_store_error(operation: &str, e: &StoreError) {
     tracing::error!(target: "fastauth", operation, error = %e, "token store error");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_master_token_is_held_and_compared_as_its_digest() {
+        let secret = MasterSecret::plain("the-master-token");
+        assert!(matches!(
+            secret,
+            MasterSecret::Sha256 { digest, given_hashed: false } if digest == sha256("the-master-token")
+        ));
+        assert!(secret.matches("the-master-token"));
+        // Prefixes, extensions and other lengths: one 32-byte comparison each.
+        for wrong in [
+            "the-master-toke",
+            "the-master-token!",
+            "t",
+            "THE-MASTER-TOKEN",
+            &"x".repeat(1024),
+        ] {
+            assert!(!secret.matches(wrong), "{wrong}");
+        }
+        assert!(!secret.matches(""));
+        assert!(!MasterSecret::None.matches("anything"));
+    }
 }

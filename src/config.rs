@@ -441,11 +441,24 @@ impl FastAuthBuilder {
         if master_token.as_ref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::EmptyMasterToken);
         }
+        // HTTP strips a header value's surrounding whitespace: such a token never matches
+        // (a `.env` line with a trailing space or a file with a final newline, typically).
+        if master_token.as_ref().is_some_and(|t| t.trim() != t) {
+            return Err(ConfigError::InvalidValue {
+                field: "master_token",
+                reason: "it starts or ends with whitespace, which HTTP strips from header values, \
+                         so it could never match"
+                    .into(),
+            });
+        }
         let master_digest = self.master_token_sha256.or(file.master_token_sha256);
         let master = match (master_token, master_digest) {
             (Some(_), Some(_)) => return Err(ConfigError::AmbiguousMasterToken),
-            (Some(token), None) => MasterSecret::Plain(token),
-            (None, Some(hex)) => MasterSecret::Sha256(parse_sha256(&hex)?),
+            (Some(token), None) => MasterSecret::plain(&token),
+            (None, Some(hex)) => MasterSecret::Sha256 {
+                digest: parse_sha256(&hex)?,
+                given_hashed: true,
+            },
             (None, None) => MasterSecret::None,
         };
 
@@ -518,7 +531,7 @@ impl FastAuthBuilder {
             file = ?self.file_path,
             cryptography_key_source = %key_source.expect("a key was found"),
             master_token_source = %master_source.map_or("unset".to_owned(), |s| s.to_string()),
-            master_token_hashed = matches!(master, MasterSecret::Sha256(_)),
+            master_token_hashed = matches!(master, MasterSecret::Sha256 { given_hashed: true, .. }),
             master_paths = rules.master().len(),
             access_paths = rules.access().len(),
             ?mode,
@@ -678,6 +691,18 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(matches!(err, ConfigError::EmptyMasterToken), "{err}");
+        for padded in [" token", "token ", "token\n", "\ttoken"] {
+            let err = FastAuth::builder()
+                .ignore_environment()
+                .cryptography_key(KEY)
+                .master_token(padded)
+                .build()
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("master_token") && err.to_string().contains("whitespace"),
+                "{padded:?}: {err}"
+            );
+        }
         let err = FastAuth::builder()
             .ignore_environment()
             .cryptography_key(KEY)

@@ -335,14 +335,45 @@ fn map_jwt_error(kind: &ErrorKind) -> TokenError {
 }
 
 /// A `client_id` must be non-empty, at most [`MAX_CLIENT_ID_LEN`] bytes and free of
-/// control characters (it ends up in URLs, logs and store keys).
+/// control and Unicode format characters (it ends up in URLs, logs and store keys).
 pub fn check_client_id(client_id: &str) -> Result<(), TokenError> {
-    if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN || client_id.chars().any(char::is_control)
+    if client_id.is_empty()
+        || client_id.len() > MAX_CLIENT_ID_LEN
+        || client_id.chars().any(|c| c.is_control() || is_format_char(c))
     {
         Err(TokenError::InvalidClientId)
     } else {
         Ok(())
     }
+}
+
+/// Unicode format characters (general category Cf, Unicode 15.1): invisible, and some
+/// (bidi overrides, isolates) reorder the text around them, so an id shown in a log or an
+/// admin page could read as another one.
+fn is_format_char(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0xAD | 0x600..=0x605
+            | 0x61C
+            | 0x6DD
+            | 0x70F
+            | 0x890..=0x891
+            | 0x8E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 pub(crate) fn now_secs() -> u64 {

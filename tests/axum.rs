@@ -356,13 +356,13 @@ async fn token_router_issues_in_the_python_envelope() {
     assert_eq!(status, 400);
 
     let resp = reqwest::Client::new()
-        .post(app.url("/auth/token/new"))
+        .delete(app.url("/auth/token/new"))
         .header("MASTER-TOKEN", MASTER)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 405);
-    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    assert_eq!(resp.headers()["allow"], "GET, POST");
     let (status, body) = get_json(&app.url("/auth/token/other"), &[]).await;
     assert_eq!((status, body["status"].as_str()), (404, Some("error")));
     let (status, body) = get_json(&app.url("/auth/token/refresh"), &[]).await;

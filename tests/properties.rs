@@ -443,9 +443,40 @@ fn pattern(segments: &[String], len: usize, wild: &[u8]) -> String {
     pattern
 }
 
+/// Unicode's format characters (general category Cf, Unicode 15.1), from its
+/// DerivedGeneralCategory.txt.
+fn is_format_char(c: char) -> bool {
+    const CF: [(u32, u32); 21] = [
+        (0xAD, 0xAD),
+        (0x600, 0x605),
+        (0x61C, 0x61C),
+        (0x6DD, 0x6DD),
+        (0x70F, 0x70F),
+        (0x890, 0x891),
+        (0x8E2, 0x8E2),
+        (0x180E, 0x180E),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2066, 0x206F),
+        (0xFEFF, 0xFEFF),
+        (0xFFF9, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0001, 0xE0001),
+        (0xE0020, 0xE007F),
+    ];
+    CF.iter().any(|&(lo, hi)| (lo..=hi).contains(&(c as u32)))
+}
+
 /// A client id as the crate accepts it: 1 to 256 bytes, no control characters.
 fn client_id() -> impl Strategy<Value = String> {
-    let non_control = any::<char>().prop_filter("no control characters", |c| !c.is_control());
+    let non_control = any::<char>().prop_filter("no control or format characters", |c| {
+        !c.is_control() && !is_format_char(*c)
+    });
     prop_oneof![
         prop::collection::vec(non_control, 1..=MAX_CLIENT_ID_LEN).prop_map(|chars| {
             let mut id = String::new();
@@ -732,6 +763,9 @@ fn invalid_client_ids_are_refused_when_issuing() {
         "a\nb".to_owned(),
         "\u{7f}".to_owned(),
         "\u{85}".to_owned(),
+        "\u{202E}evil".to_owned(),
+        "a\u{200B}b".to_owned(),
+        "\u{E0041}".to_owned(),
     ] {
         assert_eq!(
             auth.codec().issue_pair(&bad).unwrap_err(),

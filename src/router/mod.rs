@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `GET {prefix}/token/new?client_id=<optional>` | master token | issues a pair (random UUIDv4 client id when absent) |
 //! | `GET {prefix}/token/refresh?refresh_token=<jwt>` | a refresh token | rotates the client's pair |
+//! | `POST` to either, the parameter in a form or JSON body | the same | the same |
 //! | `POST {prefix}/token/revoke?client_id=<id>` | master token | revokes a client's tokens |
 //! | `POST {prefix}/token/logout` | an access token | revokes the caller's own pair |
 //!
@@ -13,9 +14,16 @@
 //! Failed credential checks count towards the brute-force protection
 //! ([`FailureLimit`](crate::FailureLimit)); a locked-out address gets 429.
 //!
+//! A `GET` carries its parameters in the query string (fastauth-api's form), a `POST` in an
+//! `application/x-www-form-urlencoded` or `application/json` body (at most 16 KiB), which
+//! keeps tokens out of URLs and access logs. `HEAD` is refused: answering it would issue
+//! or rotate a pair and then drop the body that carries it.
+//!
 //! The router accepts both the full path (`/auth/token/new`, when used as a plain
 //! service or fallback) and the path below the prefix (`/token/new`, as axum's
 //! `nest_service("/auth", …)` passes it).
+
+mod params;
 
 use std::{
     convert::Infallible,
@@ -29,6 +37,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tower_service::Service;
 
+use http_body::Body;
+
+use self::params::{ParamError, Params};
 use crate::{
     auth::{FastAuth, IssueError, RefreshError},
     body::FullBody,
@@ -60,14 +71,14 @@ enum Endpoint {
 impl Endpoint {
     fn allows(self, method: &Method) -> bool {
         match self {
-            Endpoint::New | Endpoint::Refresh => matches!(*method, Method::GET | Method::HEAD),
+            Endpoint::New | Endpoint::Refresh => matches!(*method, Method::GET | Method::POST),
             Endpoint::Revoke | Endpoint::Logout => *method == Method::POST,
         }
     }
 
     fn allow_header(self) -> &'static str {
         match self {
-            Endpoint::New | Endpoint::Refresh => "GET, HEAD",
+            Endpoint::New | Endpoint::Refresh => "GET, POST",
             Endpoint::Revoke | Endpoint::Logout => "POST",
         }
     }
@@ -94,7 +105,11 @@ impl TokenRouter {
     }
 }
 
-impl<B> Service<Request<B>> for TokenRouter {
+impl<B> Service<Request<B>> for TokenRouter
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
     type Response = Response<FullBody>;
     type Error = Infallible;
     type Future = TokenRouterFuture;
@@ -107,6 +122,7 @@ impl<B> Service<Request<B>> for TokenRouter {
         let auth = self.auth.clone();
         let ip = auth.client_address(req.extensions());
         let query = req.uri().query().map(str::to_owned);
+        let from_body = params::in_body(req.method());
         // Everything that needs the request is read here; the future owns only the job.
         let job = match self.endpoint(req.uri().path()) {
             None => Job::Done(envelope_error(StatusCode::NOT_FOUND, "Not found")),
@@ -131,16 +147,39 @@ impl<B> Service<Request<B>> for TokenRouter {
                 })),
             },
         };
+        let (parts, body) = req.into_parts();
         Box::pin(async move {
+            let params = || async {
+                match from_body {
+                    true => Params::from_body(&parts.headers, body).await,
+                    false => Params::from_query(query.as_deref()),
+                }
+            };
             let response = match job {
                 Job::Done(response) => response,
-                Job::New => new_token(&auth, query.as_deref()).await,
-                Job::Refresh => refresh_token(&auth, ip, query.as_deref()).await,
+                Job::New => match params().await {
+                    Ok(params) => new_token(&auth, params.get("client_id")).await,
+                    Err(e) => bad_params(e),
+                },
+                Job::Refresh => match params().await {
+                    Ok(params) => refresh_token(&auth, ip, params.get("refresh_token")).await,
+                    Err(e) => bad_params(e),
+                },
                 Job::Revoke => revoke(&auth, query.as_deref()).await,
                 Job::Logout(token) => logout(&auth, ip, token).await,
             };
             Ok(response.map(FullBody::new))
         })
+    }
+}
+
+fn bad_params(error: ParamError) -> Response<Bytes> {
+    match error {
+        ParamError::UnsupportedContentType => {
+            envelope_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported content type")
+        }
+        ParamError::TooLarge => envelope_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+        ParamError::Malformed => envelope_error(StatusCode::BAD_REQUEST, "Malformed request body"),
     }
 }
 
@@ -163,26 +202,19 @@ fn refusal(error: AuthError, retry_after: Option<std::time::Duration>) -> Respon
     r
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    form_urlencoded::parse(query?.as_bytes())
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.into_owned())
-}
-
-async fn new_token(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
-    let client_id = query_param(query, "client_id");
-    match auth.issue(client_id.as_deref()).await {
+async fn new_token(auth: &FastAuth, client_id: Option<&str>) -> Response<Bytes> {
+    match auth.issue(client_id).await {
         Ok(pair) => generated(pair),
         Err(IssueError::InvalidClientId) => envelope_error(StatusCode::BAD_REQUEST, "Invalid client_id"),
         Err(IssueError::Store) => store_unavailable(),
     }
 }
 
-async fn refresh_token(auth: &FastAuth, ip: Option<IpAddr>, query: Option<&str>) -> Response<Bytes> {
-    let Some(token) = query_param(query, "refresh_token").filter(|t| !t.is_empty()) else {
+async fn refresh_token(auth: &FastAuth, ip: Option<IpAddr>, token: Option<&str>) -> Response<Bytes> {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
         return envelope_error(StatusCode::BAD_REQUEST, "Missing refresh_token");
     };
-    match auth.refresh(&token).await {
+    match auth.refresh(token).await {
         Ok(pair) => generated(pair),
         Err(RefreshError::Invalid(TokenError::Expired)) => {
             envelope_error(StatusCode::UNAUTHORIZED, "Refresh token expired")
@@ -199,10 +231,11 @@ async fn revoke(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
     if auth.mode() == TokenMode::Stateless {
         return envelope_error(StatusCode::CONFLICT, "Revocation requires stored mode");
     }
-    let Some(client_id) = query_param(query, "client_id").filter(|id| check_client_id(id).is_ok()) else {
+    let params = Params::from_query(query).unwrap_or_default();
+    let Some(client_id) = params.get("client_id").filter(|id| check_client_id(id).is_ok()) else {
         return envelope_error(StatusCode::BAD_REQUEST, "Invalid client_id");
     };
-    revoke_and_answer(auth, client_id, "Tokens revoked").await
+    revoke_and_answer(auth, client_id.to_owned(), "Tokens revoked").await
 }
 
 async fn logout(auth: &FastAuth, ip: Option<IpAddr>, token: Result<String, AuthError>) -> Response<Bytes> {
