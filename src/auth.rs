@@ -207,6 +207,7 @@ impl FastAuth {
     }
 
     /// The compiled path rules.
+    #[cfg(feature = "utoipa")]
     pub(crate) fn rules(&self) -> &PathRules {
         &self.shared.rules
     }

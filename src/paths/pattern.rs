@@ -66,6 +66,7 @@ impl PathPattern {
         })
     }
 
+    #[cfg(feature = "utoipa")]
     pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
     }

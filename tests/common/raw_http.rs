@@ -39,8 +39,20 @@ pub async fn exchange_with_body(
     headers: &[(&str, &[u8])],
     body: &[u8],
 ) -> Reply {
-    let mut request =
-        format!("{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n").into_bytes();
+    exchange_bytes(addr, method, target.as_bytes(), headers, body).await
+}
+
+/// [`exchange_with_body`] with a target that need not be UTF-8.
+pub async fn exchange_bytes(
+    addr: SocketAddr,
+    method: &str,
+    target: &[u8],
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Reply {
+    let mut request = format!("{method} ").into_bytes();
+    request.extend_from_slice(target);
+    request.extend_from_slice(b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.extend_from_slice(name.as_bytes());
         request.extend_from_slice(b": ");
@@ -58,7 +70,8 @@ pub async fn exchange_with_body(
     stream.read_to_end(&mut response).await.unwrap();
     parse_response(&response).unwrap_or_else(|| {
         panic!(
-            "{method} {target}: not an HTTP response: {:?}",
+            "{method} {}: not an HTTP response: {:?}",
+            String::from_utf8_lossy(target),
             String::from_utf8_lossy(&response)
         )
     })
