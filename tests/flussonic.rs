@@ -47,6 +47,9 @@ mod rules;
 #[path = "flussonic/support.rs"]
 mod support;
 
+#[path = "flussonic/field_limits.rs"]
+mod field_limits;
+
 use std::collections::{HashMap, HashSet};
 
 use reqwest::{Method, StatusCode};
@@ -621,7 +624,7 @@ async fn allowed_ips_take_cidr_ranges_and_ipv6() {
         ("192.168.1.8", "ip_not_allowed"),
         ("11.0.0.1", "ip_not_allowed"),
         ("2001:db9::1", "ip_not_allowed"),
-        ("garbage", "ip_not_allowed"),
+        ("garbage", "invalid_request"),
     ] {
         let r = server
             .auth_get(&format!("name=a&ip={ip}&token=net&session_id={ip}"))

@@ -3,14 +3,20 @@
 //!
 //! Only top-level parameters count, and the first occurrence of a name wins, so a
 //! `referer` or `qs` value that itself contains `token=` or `name=` cannot override the
-//! real parameters. Unknown parameters are ignored. A request that cannot be read is
-//! not an error here: it becomes a `problem`, which the decision turns into a 403.
+//! real parameters. Unknown parameters are ignored. Every value is checked against its
+//! field's limits ([`fields`]). A request that cannot be read is not an error here: it
+//! becomes a `problem`, which the decision turns into a 403.
+
+#[path = "request_fields.rs"]
+pub mod fields;
 
 use std::borrow::Cow;
 
 use axum::body::Body;
 use http::{HeaderMap, Method, header};
 use serde_json::Value;
+
+use self::fields::Field;
 
 /// The parameters the decision uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,28 +35,42 @@ pub struct AuthRequest {
     pub request_type: Option<String>,
     /// `qs`: the viewer's original query string (a fallback source of `token`).
     pub qs: Option<String>,
-    /// Why the request could not be read, if it could not.
+    /// Why the request could not be read, if it could not (the first reason found).
     pub problem: Option<String>,
 }
 
 impl AuthRequest {
     /// Records one parameter; the first non-empty value of a name wins.
     pub fn set(&mut self, key: &str, value: Cow<'_, str>) {
-        let slot = match key {
-            "token" => &mut self.token,
-            "name" => &mut self.name,
-            "ip" => &mut self.ip,
-            "proto" => &mut self.proto,
-            "session_id" => &mut self.session_id,
-            "request_type" => &mut self.request_type,
-            "qs" => &mut self.qs,
-            _ => return,
-        };
-        if slot.is_none() {
-            let value = value.trim();
-            if !value.is_empty() {
-                *slot = Some(value.to_owned());
-            }
+        if let Some(field) = Field::from_name(key) {
+            self.set_field(field, &value);
+        }
+    }
+
+    /// Records `value` for `field` unless the field already has one. A value that
+    /// fails the field's check makes the request a problem, and only what
+    /// [`fields::kept`] allows of it is kept (for the access log).
+    fn set_field(&mut self, field: Field, value: &str) {
+        let value = value.trim();
+        if value.is_empty() || self.slot(field).is_some() {
+            return;
+        }
+        let checked = field.check(value);
+        *self.slot(field) = Some(fields::kept(field, value));
+        if let Err(problem) = checked {
+            self.problem.get_or_insert(problem);
+        }
+    }
+
+    fn slot(&mut self, field: Field) -> &mut Option<String> {
+        match field {
+            Field::Token => &mut self.token,
+            Field::Name => &mut self.name,
+            Field::Ip => &mut self.ip,
+            Field::Proto => &mut self.proto,
+            Field::SessionId => &mut self.session_id,
+            Field::RequestType => &mut self.request_type,
+            Field::Qs => &mut self.qs,
         }
     }
 
@@ -79,17 +99,20 @@ impl AuthRequest {
     }
 
     /// The token, or, when Flussonic sent none, the `token` of the viewer's own query
-    /// string (`qs`), which is where Flussonic takes it from.
+    /// string (`qs`), which is where Flussonic takes it from; checked like any token.
     fn fill_token_from_qs(&mut self) {
         if self.token.is_some() {
             return;
         }
-        if let Some(qs) = &self.qs {
-            let token = form_urlencoded::parse(qs.as_bytes())
-                .find(|(k, v)| k == "token" && !v.trim().is_empty())
-                .map(|(_, v)| v.trim().to_owned());
-            self.token = token;
+        let Some(qs) = self.qs.take() else {
+            return;
+        };
+        for (key, value) in form_urlencoded::parse(qs.as_bytes()) {
+            if key == "token" {
+                self.set_field(Field::Token, &value);
+            }
         }
+        self.qs = Some(qs);
     }
 }
 
