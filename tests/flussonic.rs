@@ -47,6 +47,8 @@ mod rules;
 #[path = "flussonic/support.rs"]
 mod support;
 
+#[path = "flussonic/duplicate_keys.rs"]
+mod duplicate_keys;
 #[path = "flussonic/field_limits.rs"]
 mod field_limits;
 

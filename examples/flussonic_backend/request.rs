@@ -1,14 +1,17 @@
 //! Reading Flussonic's `/auth` request: the query string (`GET`, `on_play`), a JSON body
 //! or a form body (`POST`, `on_publish` in newer versions).
 //!
-//! Only top-level parameters count, and the first occurrence of a name wins, so a
-//! `referer` or `qs` value that itself contains `token=` or `name=` cannot override the
-//! real parameters. Unknown parameters are ignored. Every value is checked against its
+//! Only top-level parameters count, and the first non-empty value of a name wins (in
+//! the body, then the query string; a JSON body is read in document order too), so
+//! neither a `referer` or `qs` value that itself contains `token=` or `name=` nor a
+//! repetition can override the real parameters. Unknown parameters are ignored. Every value is checked against its
 //! field's limits ([`fields`]). A request that cannot be read is not an error here: it
 //! becomes a `problem`, which the decision turns into a 403.
 
 #[path = "request_fields.rs"]
 pub mod fields;
+#[path = "request_json.rs"]
+mod json;
 
 use std::borrow::Cow;
 
@@ -81,18 +84,23 @@ impl AuthRequest {
         }
     }
 
-    /// Records the top-level members of a JSON object (nested values are ignored).
+    /// Records the top-level members of a JSON object, in document order, so that
+    /// the first value of a repeated name wins here too. A member the decision uses
+    /// must be a string, number, boolean or `null` (no value); unknown members may be
+    /// anything.
     fn set_json(&mut self, body: &[u8]) -> Result<(), String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
-        let Value::Object(members) = value else {
-            return Err("the JSON body must be an object".to_owned());
-        };
-        for (key, value) in members {
-            match value {
-                Value::String(s) => self.set(&key, Cow::Owned(s)),
-                Value::Number(n) => self.set(&key, Cow::Owned(n.to_string())),
-                Value::Bool(b) => self.set(&key, Cow::Borrowed(if b { "true" } else { "false" })),
-                Value::Null | Value::Array(_) | Value::Object(_) => {}
+        for (name, raw) in json::members(body)? {
+            let Some(field) = Field::from_name(&name) else {
+                continue;
+            };
+            match serde_json::from_slice::<Value>(raw).map_err(|e| format!("malformed JSON body: {e}"))? {
+                Value::String(s) => self.set_field(field, &s),
+                Value::Number(n) => self.set_field(field, &n.to_string()),
+                Value::Bool(b) => self.set_field(field, if b { "true" } else { "false" }),
+                Value::Null => {}
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(format!("{name} must be a string, a number or a boolean"));
+                }
             }
         }
         Ok(())
