@@ -51,6 +51,8 @@ mod support;
 mod duplicate_keys;
 #[path = "flussonic/field_limits.rs"]
 mod field_limits;
+#[path = "flussonic/session_identity.rs"]
+mod session_identity;
 
 use std::collections::{HashMap, HashSet};
 
@@ -1409,7 +1411,8 @@ async fn a_version_1_database_gives_its_access_log_to_the_log_database() {
     assert_eq!(logs[0]["token"], "old");
     assert_eq!(logs[1]["id"], 9);
     assert_eq!(logs[2]["id"], 7);
-    assert_eq!(sql(&dir, "PRAGMA user_version"), 2);
+    // Moved, then on to version 3 (sessions keyed by token and session id).
+    assert_eq!(sql(&dir, "PRAGMA user_version"), 3);
     assert_eq!(
         sql(
             &dir,
