@@ -53,6 +53,8 @@ mod duplicate_keys;
 mod field_limits;
 #[path = "flussonic/session_identity.rs"]
 mod session_identity;
+#[path = "flussonic/timestamps.rs"]
+mod timestamps;
 
 use std::collections::{HashMap, HashSet};
 
@@ -69,7 +71,7 @@ use crate::{api_key::KeySource, config::Config};
 async fn every_decision_branch_has_its_reason() {
     let dir = TempDir::new("branches");
     let server = Server::start(&dir, &[]).await;
-    let now = time::OffsetDateTime::now_utc();
+    let now = time::UtcDateTime::now();
     let hour = time::Duration::hours(1);
     server
         .token(json!({"token": "ok", "user_id": "u-ok", "max_sessions": 1}))

@@ -116,8 +116,8 @@ impl Policy {
     /// up to the whole second. Rounded, so that the re-checks of one session within the
     /// same second find its row already current and write nothing; up, so that it never
     /// expires before the promised time.
-    pub fn expiry(&self, now: time::OffsetDateTime) -> String {
-        clock::stamp_after_ceil(now, self.auth_duration + self.session_grace)
+    pub fn expiry(&self, now: time::UtcDateTime) -> String {
+        clock::stamp_after_ceil(now, self.auth_duration.saturating_add(self.session_grace))
     }
 }
 
@@ -181,7 +181,7 @@ fn evaluate(
     conn: &Connection,
     req: &AuthRequest,
     policy: &Policy,
-    now_time: time::OffsetDateTime,
+    now_time: time::UtcDateTime,
     now: &str,
 ) -> rusqlite::Result<Decision> {
     let deny = |reason: Reason, detail: Option<String>| Decision {
