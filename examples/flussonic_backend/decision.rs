@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::{api_key::hex, clock, db::log_writer::LogRow, request::AuthRequest, rules};
 
 /// Why a request was allowed or denied: the reason codes of the API and the access log.
+/// Declared in the order of [`Reason::ALL`] (see [`Reason::index`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// Allowed: a new session was opened.
@@ -94,9 +95,9 @@ impl Reason {
         matches!(self, Reason::NewSession | Reason::Recheck)
     }
 
-    /// Position in [`Reason::ALL`].
+    /// Position in [`Reason::ALL`] (which lists the reasons in declaration order).
     pub fn index(self) -> usize {
-        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        self as usize
     }
 }
 
@@ -347,5 +348,17 @@ pub fn session_key(req: &AuthRequest, name: &str, ip: &str, token: &str) -> Stri
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    format!("legacy:{}", hex(&hash.finalize()[..20]))
+    format!("legacy:{}", hex(hash.finalize().iter().take(20)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_indexed_by_their_place_in_all() {
+        for (place, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), place, "{reason:?}");
+        }
+    }
 }
