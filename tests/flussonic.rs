@@ -47,6 +47,15 @@ mod rules;
 #[path = "flussonic/support.rs"]
 mod support;
 
+#[path = "flussonic/duplicate_keys.rs"]
+mod duplicate_keys;
+#[path = "flussonic/field_limits.rs"]
+mod field_limits;
+#[path = "flussonic/session_identity.rs"]
+mod session_identity;
+#[path = "flussonic/timestamps.rs"]
+mod timestamps;
+
 use std::collections::{HashMap, HashSet};
 
 use reqwest::{Method, StatusCode};
@@ -62,7 +71,7 @@ use crate::{api_key::KeySource, config::Config};
 async fn every_decision_branch_has_its_reason() {
     let dir = TempDir::new("branches");
     let server = Server::start(&dir, &[]).await;
-    let now = time::OffsetDateTime::now_utc();
+    let now = time::UtcDateTime::now();
     let hour = time::Duration::hours(1);
     server
         .token(json!({"token": "ok", "user_id": "u-ok", "max_sessions": 1}))
@@ -621,7 +630,7 @@ async fn allowed_ips_take_cidr_ranges_and_ipv6() {
         ("192.168.1.8", "ip_not_allowed"),
         ("11.0.0.1", "ip_not_allowed"),
         ("2001:db9::1", "ip_not_allowed"),
-        ("garbage", "ip_not_allowed"),
+        ("garbage", "invalid_request"),
     ] {
         let r = server
             .auth_get(&format!("name=a&ip={ip}&token=net&session_id={ip}"))
@@ -1404,7 +1413,8 @@ async fn a_version_1_database_gives_its_access_log_to_the_log_database() {
     assert_eq!(logs[0]["token"], "old");
     assert_eq!(logs[1]["id"], 9);
     assert_eq!(logs[2]["id"], 7);
-    assert_eq!(sql(&dir, "PRAGMA user_version"), 2);
+    // Moved, then on to version 3 (sessions keyed by token and session id).
+    assert_eq!(sql(&dir, "PRAGMA user_version"), 3);
     assert_eq!(
         sql(
             &dir,

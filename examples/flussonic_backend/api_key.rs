@@ -2,6 +2,7 @@
 //! can read. Management is never served without a key.
 
 use std::{
+    fmt::Write as _,
     fs,
     io::{self, Write},
     path::{Path, PathBuf},
@@ -51,12 +52,11 @@ pub fn generate() -> String {
 }
 
 /// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+pub fn hex<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> String {
+    let mut out = String::with_capacity(64);
     for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
     }
     out
 }

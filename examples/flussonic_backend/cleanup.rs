@@ -18,9 +18,11 @@ const CHUNK: i64 = 5000;
 /// Starts the periodic cleanup.
 pub fn spawn(db: Db, metrics: Arc<Metrics>, interval: Duration, retention_days: u32) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // Expired rows never count, so nothing is urgent at start: first run after one interval.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Expired rows never count, so nothing is urgent at start: the first tick, which
+        // is immediate, is skipped, and the first run comes after one interval.
+        tick.tick().await;
         loop {
             tick.tick().await;
             match run_once(&db, retention_days).await {
@@ -41,7 +43,7 @@ pub async fn run_once(db: &Db, retention_days: u32) -> Result<(usize, usize), Db
     let sessions = db
         .write(|conn| sessions::delete_expired(conn, &clock::stamp(clock::now())))
         .await?;
-    let mut logs = 0;
+    let mut logs: usize = 0;
     if retention_days > 0 {
         let cutoff = clock::stamp_before_days(clock::now(), retention_days);
         loop {
@@ -49,7 +51,7 @@ pub async fn run_once(db: &Db, retention_days: u32) -> Result<(usize, usize), Db
             let deleted = db
                 .write_logs(move |conn| logs::delete_older(conn, &cutoff, CHUNK))
                 .await?;
-            logs += deleted;
+            logs = logs.saturating_add(deleted);
             if (deleted as i64) < CHUNK {
                 break;
             }

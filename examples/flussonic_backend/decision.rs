@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::{api_key::hex, clock, db::log_writer::LogRow, request::AuthRequest, rules};
 
 /// Why a request was allowed or denied: the reason codes of the API and the access log.
+/// Declared in the order of [`Reason::ALL`] (see [`Reason::index`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     /// Allowed: a new session was opened.
@@ -94,9 +95,9 @@ impl Reason {
         matches!(self, Reason::NewSession | Reason::Recheck)
     }
 
-    /// Position in [`Reason::ALL`].
+    /// Position in [`Reason::ALL`] (which lists the reasons in declaration order).
     pub fn index(self) -> usize {
-        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+        self as usize
     }
 }
 
@@ -116,8 +117,8 @@ impl Policy {
     /// up to the whole second. Rounded, so that the re-checks of one session within the
     /// same second find its row already current and write nothing; up, so that it never
     /// expires before the promised time.
-    pub fn expiry(&self, now: time::OffsetDateTime) -> String {
-        clock::stamp_after_ceil(now, self.auth_duration + self.session_grace)
+    pub fn expiry(&self, now: time::UtcDateTime) -> String {
+        clock::stamp_after_ceil(now, self.auth_duration.saturating_add(self.session_grace))
     }
 }
 
@@ -181,7 +182,7 @@ fn evaluate(
     conn: &Connection,
     req: &AuthRequest,
     policy: &Policy,
-    now_time: time::OffsetDateTime,
+    now_time: time::UtcDateTime,
     now: &str,
 ) -> rusqlite::Result<Decision> {
     let deny = |reason: Reason, detail: Option<String>| Decision {
@@ -236,30 +237,26 @@ fn evaluate(
         detail: None,
         at: String::new(),
     };
+    // A session belongs to its token: the same `session_id` under another token is
+    // another session, which this request can neither extend nor end.
     if let Some(reason) = refused {
-        // The session this request belongs to is no longer authorised: it stops counting.
-        conn.prepare_cached("DELETE FROM active_sessions WHERE session_key = ?1")?
-            .execute([&key])?;
+        // This token's session is no longer authorised: it stops counting.
+        conn.prepare_cached("DELETE FROM active_sessions WHERE token_id = ?1 AND session_key = ?2")?
+            .execute(params![row.id, key])?;
         return Ok(known(reason));
     }
 
     let expires = policy.expiry(now_time);
     let existing = conn
         .prepare_cached(
-            "SELECT id, token_id, expires_at > ?2, expires_at >= ?3 FROM active_sessions WHERE session_key = ?1",
+            "SELECT id, expires_at > ?3, expires_at >= ?4 FROM active_sessions
+             WHERE token_id = ?1 AND session_key = ?2",
         )?
-        .query_row(params![key, now, expires], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, bool>(2)?,
-                r.get::<_, bool>(3)?,
-            ))
+        .query_row(params![row.id, key, now, expires], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?))
         })
         .optional()?;
-    if let Some((session, token_id, true, current)) = existing
-        && token_id == row.id
-    {
+    if let Some((session, true, current)) = existing {
         // Within the same second the row already says so: no page is written (the
         // expiry is indexed twice, so each rewrite costs three).
         if !current {
@@ -272,12 +269,10 @@ fn evaluate(
     }
 
     if row.max_sessions > 0 {
+        // This session's own row, if any, has expired: it is not among those counted.
         let open: i64 = conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM active_sessions
-                 WHERE user_id = ?1 AND expires_at > ?2 AND session_key <> ?3",
-            )?
-            .query_row(params![row.user_id, now, key], |r| r.get(0))?;
+            .prepare_cached("SELECT COUNT(*) FROM active_sessions WHERE user_id = ?1 AND expires_at > ?2")?
+            .query_row(params![row.user_id, now], |r| r.get(0))?;
         if open >= row.max_sessions {
             return Ok(known(Reason::MaxSessionsReached));
         }
@@ -286,8 +281,8 @@ fn evaluate(
         "INSERT INTO active_sessions (session_key, token_id, user_id, stream_name, client_ip, protocol,
                                       started_at, last_checked_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
-         ON CONFLICT (session_key) DO UPDATE SET
-             token_id = excluded.token_id, user_id = excluded.user_id, stream_name = excluded.stream_name,
+         ON CONFLICT (token_id, session_key) DO UPDATE SET
+             user_id = excluded.user_id, stream_name = excluded.stream_name,
              client_ip = excluded.client_ip, protocol = excluded.protocol, started_at = excluded.started_at,
              last_checked_at = excluded.last_checked_at, expires_at = excluded.expires_at",
     )?
@@ -342,7 +337,8 @@ fn token_refusal(
 }
 
 /// Flussonic's `session_id` when sent; otherwise (old versions) a digest of name, ip
-/// and token, so the token itself is not repeated in the sessions table.
+/// and token, so the token itself is not repeated in the sessions table. Either is a
+/// session's key within its token (the sessions table is unique on both).
 pub fn session_key(req: &AuthRequest, name: &str, ip: &str, token: &str) -> String {
     if let Some(id) = &req.session_id {
         return id.clone();
@@ -352,5 +348,17 @@ pub fn session_key(req: &AuthRequest, name: &str, ip: &str, token: &str) -> Stri
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    format!("legacy:{}", hex(&hash.finalize()[..20]))
+    format!("legacy:{}", hex(hash.finalize().iter().take(20)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_indexed_by_their_place_in_all() {
+        for (place, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason.index(), place, "{reason:?}");
+        }
+    }
 }

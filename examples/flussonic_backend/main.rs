@@ -7,6 +7,20 @@
 //! cargo run --release --example flussonic_backend -- --help  # the configuration variables
 //! ```
 
+// No input may reach a panic: what can panic (unwrapping, indexing and slicing,
+// unchecked arithmetic, explicit panics) is refused outside tests, which may allow it.
+// An allowance left in this code says why it cannot panic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented
+)]
+
 mod api;
 mod api_key;
 mod app;

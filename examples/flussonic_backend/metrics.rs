@@ -37,13 +37,20 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one `/auth` answer (`None`: the backend could not decide) and its latency.
     pub fn observe(&self, reason: Option<Reason>, elapsed: Duration) {
-        match reason {
-            Some(reason) => self.decisions[reason.index()].fetch_add(1, Ordering::Relaxed),
-            None => self.undecided.fetch_add(1, Ordering::Relaxed),
+        let counter = match reason {
+            Some(reason) => self.decisions.get(reason.index()),
+            None => Some(&self.undecided),
         };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        if let Some(bucket) = BUCKETS_MICROS.iter().position(|bound| micros <= *bound) {
-            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        if let Some((_, bucket)) = BUCKETS_MICROS
+            .iter()
+            .zip(&self.buckets)
+            .find(|(bound, _)| micros <= **bound)
+        {
+            bucket.fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
@@ -75,7 +82,7 @@ impl Metrics {
                 out,
                 "flussonic_auth_decisions_total{{result=\"{result}\",reason=\"{}\"}} {}",
                 reason.code(),
-                load(&self.decisions[reason.index()])
+                self.decisions.get(reason.index()).map_or(0, load)
             );
         }
         let _ = writeln!(
@@ -90,7 +97,7 @@ impl Metrics {
         );
         let mut cumulative = 0;
         for (bound, bucket) in BUCKETS_MICROS.iter().zip(&self.buckets) {
-            cumulative += load(bucket);
+            cumulative = load(bucket).saturating_add(cumulative);
             let _ = writeln!(
                 out,
                 "flussonic_auth_request_duration_seconds_bucket{{le=\"{}\"}} {cumulative}",

@@ -1,16 +1,25 @@
 //! Reading Flussonic's `/auth` request: the query string (`GET`, `on_play`), a JSON body
 //! or a form body (`POST`, `on_publish` in newer versions).
 //!
-//! Only top-level parameters count, and the first occurrence of a name wins, so a
-//! `referer` or `qs` value that itself contains `token=` or `name=` cannot override the
-//! real parameters. Unknown parameters are ignored. A request that cannot be read is
-//! not an error here: it becomes a `problem`, which the decision turns into a 403.
+//! Only top-level parameters count, and the first non-empty value of a name wins (in
+//! the body, then the query string; a JSON body is read in document order too), so
+//! neither a `referer` or `qs` value that itself contains `token=` or `name=` nor a
+//! repetition can override the real parameters. Unknown parameters are ignored. Every value is checked against its
+//! field's limits ([`fields`]). A request that cannot be read is not an error here: it
+//! becomes a `problem`, which the decision turns into a 403.
+
+#[path = "request_fields.rs"]
+pub mod fields;
+#[path = "request_json.rs"]
+mod json;
 
 use std::borrow::Cow;
 
 use axum::body::Body;
 use http::{HeaderMap, Method, header};
 use serde_json::Value;
+
+use self::fields::Field;
 
 /// The parameters the decision uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,28 +38,42 @@ pub struct AuthRequest {
     pub request_type: Option<String>,
     /// `qs`: the viewer's original query string (a fallback source of `token`).
     pub qs: Option<String>,
-    /// Why the request could not be read, if it could not.
+    /// Why the request could not be read, if it could not (the first reason found).
     pub problem: Option<String>,
 }
 
 impl AuthRequest {
     /// Records one parameter; the first non-empty value of a name wins.
     pub fn set(&mut self, key: &str, value: Cow<'_, str>) {
-        let slot = match key {
-            "token" => &mut self.token,
-            "name" => &mut self.name,
-            "ip" => &mut self.ip,
-            "proto" => &mut self.proto,
-            "session_id" => &mut self.session_id,
-            "request_type" => &mut self.request_type,
-            "qs" => &mut self.qs,
-            _ => return,
-        };
-        if slot.is_none() {
-            let value = value.trim();
-            if !value.is_empty() {
-                *slot = Some(value.to_owned());
-            }
+        if let Some(field) = Field::from_name(key) {
+            self.set_field(field, &value);
+        }
+    }
+
+    /// Records `value` for `field` unless the field already has one. A value that
+    /// fails the field's check makes the request a problem, and only what
+    /// [`fields::kept`] allows of it is kept (for the access log).
+    fn set_field(&mut self, field: Field, value: &str) {
+        let value = value.trim();
+        if value.is_empty() || self.slot(field).is_some() {
+            return;
+        }
+        let checked = field.check(value);
+        *self.slot(field) = Some(fields::kept(field, value));
+        if let Err(problem) = checked {
+            self.problem.get_or_insert(problem);
+        }
+    }
+
+    fn slot(&mut self, field: Field) -> &mut Option<String> {
+        match field {
+            Field::Token => &mut self.token,
+            Field::Name => &mut self.name,
+            Field::Ip => &mut self.ip,
+            Field::Proto => &mut self.proto,
+            Field::SessionId => &mut self.session_id,
+            Field::RequestType => &mut self.request_type,
+            Field::Qs => &mut self.qs,
         }
     }
 
@@ -61,35 +84,43 @@ impl AuthRequest {
         }
     }
 
-    /// Records the top-level members of a JSON object (nested values are ignored).
+    /// Records the top-level members of a JSON object, in document order, so that
+    /// the first value of a repeated name wins here too. A member the decision uses
+    /// must be a string, number, boolean or `null` (no value); unknown members may be
+    /// anything.
     fn set_json(&mut self, body: &[u8]) -> Result<(), String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
-        let Value::Object(members) = value else {
-            return Err("the JSON body must be an object".to_owned());
-        };
-        for (key, value) in members {
-            match value {
-                Value::String(s) => self.set(&key, Cow::Owned(s)),
-                Value::Number(n) => self.set(&key, Cow::Owned(n.to_string())),
-                Value::Bool(b) => self.set(&key, Cow::Borrowed(if b { "true" } else { "false" })),
-                Value::Null | Value::Array(_) | Value::Object(_) => {}
+        for (name, raw) in json::members(body)? {
+            let Some(field) = Field::from_name(&name) else {
+                continue;
+            };
+            match serde_json::from_slice::<Value>(raw).map_err(|e| format!("malformed JSON body: {e}"))? {
+                Value::String(s) => self.set_field(field, &s),
+                Value::Number(n) => self.set_field(field, &n.to_string()),
+                Value::Bool(b) => self.set_field(field, if b { "true" } else { "false" }),
+                Value::Null => {}
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(format!("{name} must be a string, a number or a boolean"));
+                }
             }
         }
         Ok(())
     }
 
     /// The token, or, when Flussonic sent none, the `token` of the viewer's own query
-    /// string (`qs`), which is where Flussonic takes it from.
+    /// string (`qs`), which is where Flussonic takes it from; checked like any token.
     fn fill_token_from_qs(&mut self) {
         if self.token.is_some() {
             return;
         }
-        if let Some(qs) = &self.qs {
-            let token = form_urlencoded::parse(qs.as_bytes())
-                .find(|(k, v)| k == "token" && !v.trim().is_empty())
-                .map(|(_, v)| v.trim().to_owned());
-            self.token = token;
+        let Some(qs) = self.qs.take() else {
+            return;
+        };
+        for (key, value) in form_urlencoded::parse(qs.as_bytes()) {
+            if key == "token" {
+                self.set_field(Field::Token, &value);
+            }
         }
+        self.qs = Some(qs);
     }
 }
 

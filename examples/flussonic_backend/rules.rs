@@ -69,6 +69,7 @@ pub fn stream_allowed<S: AsRef<str>>(rules: &[S], name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

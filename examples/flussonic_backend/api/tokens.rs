@@ -19,7 +19,7 @@ use crate::{
     app::AppState,
     clock,
     db::tokens::{self, NewToken, STATUSES, Token, TokenPatch, WriteError},
-    rules,
+    request, rules,
 };
 
 const FIELDS: &[&str] = &[
@@ -36,6 +36,8 @@ const FIELDS: &[&str] = &[
 /// Members a client may send back unchanged from a token it read; ignored.
 const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
 const MAX_TEXT: usize = 256;
+/// The longest token string: what `/auth` accepts, so every token can be presented.
+const MAX_TOKEN: usize = request::fields::Field::Token.limit();
 const MAX_RULES: usize = 1000;
 const MAX_SESSIONS: i64 = 1_000_000;
 
@@ -165,7 +167,7 @@ fn parse(map: &Map<String, Value>) -> Result<TokenPatch, ApiError> {
     };
     let mut patch = TokenPatch::default();
     if let Some(v) = required("token")? {
-        let token = input::text("token", v, MAX_TEXT)?;
+        let token = input::text("token", v, MAX_TOKEN)?;
         if token.chars().any(char::is_whitespace) {
             return Err(ApiError::body("token", "must not contain whitespace"));
         }

@@ -142,7 +142,7 @@ impl LogWriter {
         if self.tx.try_send(LogMessage::Row(row)).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            self.settled.send_modify(|n| *n += 1);
+            self.settled.send_modify(|n| *n = n.saturating_add(1));
             self.warn_dropped();
         }
     }
@@ -283,7 +283,7 @@ fn write(conn: &Connection, rows: &mut Vec<LogRow>, stats: &LogStats, settled: &
             tracing::error!(%error, rows = count, "access-log rows lost: the write failed");
         }
     }
-    settled.send_modify(|n| *n += count);
+    settled.send_modify(|n| *n = n.saturating_add(count));
 }
 
 fn call(conn: &Connection, work: Work) {

@@ -7,7 +7,7 @@ use rusqlite::{Connection, Row, params_from_iter, types::Value};
 pub struct Query {
     sql: String,
     args: Vec<Value>,
-    clauses: usize,
+    has_where: bool,
 }
 
 impl Query {
@@ -16,7 +16,7 @@ impl Query {
         Self {
             sql: select.to_owned(),
             args: Vec::new(),
-            clauses: 0,
+            has_where: false,
         }
     }
 
@@ -24,10 +24,10 @@ impl Query {
     pub fn filter<T: Into<Value>>(&mut self, clause: &str, value: Option<T>) -> &mut Self {
         if let Some(value) = value {
             self.sql
-                .push_str(if self.clauses == 0 { " WHERE " } else { " AND " });
+                .push_str(if self.has_where { " AND " } else { " WHERE " });
             self.sql.push_str(clause);
             self.args.push(value.into());
-            self.clauses += 1;
+            self.has_where = true;
         }
         self
     }

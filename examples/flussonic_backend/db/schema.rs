@@ -14,11 +14,13 @@
 
 use std::{path::Path, time::Duration};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 /// The schema version this code writes (`PRAGMA user_version`). Version 1 kept the
 /// access log in the same file; opening one moves its rows to the log database.
-pub const SCHEMA_VERSION: i64 = 2;
+/// Versions 1 and 2 keyed a session by its `session_key` alone, so that any token could
+/// take over another's session; version 3 keys it by token and `session_key`.
+pub const SCHEMA_VERSION: i64 = 3;
 /// The access-log database's schema version.
 pub const LOG_SCHEMA_VERSION: i64 = 1;
 
@@ -76,9 +78,10 @@ pub fn open(path: &Path, role: Role) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Creates the tables on a new database, refuses one it does not know, and moves the
+/// Creates the tables on a new database, refuses one it does not know, moves the
 /// access log of a version-1 database to the log database at `log_path` (already
-/// migrated with [`migrate_logs`]).
+/// migrated with [`migrate_logs`]), and keys the sessions of a version-1 or -2
+/// database by token.
 pub fn migrate(conn: &Connection, log_path: &Path) -> Result<(), String> {
     let version = user_version(conn)?;
     if version > SCHEMA_VERSION {
@@ -88,11 +91,14 @@ pub fn migrate(conn: &Connection, log_path: &Path) -> Result<(), String> {
     }
     if version == 0 {
         refuse_foreign(conn, "'tokens', 'active_sessions', 'access_logs'", "DATABASE_URL")?;
-        conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+        return create(conn).map_err(|e| e.to_string());
     }
     if version == 1 {
         move_logs(conn, log_path)
             .map_err(|e| format!("moving the access log to {}: {e}", log_path.display()))?;
+    }
+    if version <= 2 {
+        key_sessions_by_token(conn).map_err(|e| format!("keying sessions by token: {e}"))?;
     }
     Ok(())
 }
@@ -160,8 +166,48 @@ fn move_logs(conn: &Connection, log_path: &Path) -> rusqlite::Result<()> {
     )
 }
 
-const SCHEMA: &str = "
-BEGIN IMMEDIATE;
+/// A new database, at the current version.
+fn create(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    tx.execute_batch(TOKENS)?;
+    tx.execute_batch(&sessions_table("active_sessions"))?;
+    tx.execute_batch(SESSIONS_INDEXES)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+/// Version 2 to 3: SQLite cannot change a table's constraints, so the sessions table
+/// is rebuilt with `UNIQUE (token_id, session_key)` in place of `UNIQUE (session_key)`,
+/// rows and ids kept, in one transaction (a crash leaves version 2, and the next start
+/// does it again). Unique keys stay unique, so every row fits.
+fn key_sessions_by_token(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    tx.execute_batch(&sessions_table("active_sessions_v3"))?;
+    let moved = tx.execute(
+        "INSERT INTO active_sessions_v3
+             (id, session_key, token_id, user_id, stream_name, client_ip, protocol,
+              started_at, last_checked_at, expires_at)
+         SELECT id, session_key, token_id, user_id, stream_name, client_ip, protocol,
+                started_at, last_checked_at, expires_at
+         FROM active_sessions",
+        [],
+    )?;
+    // Nothing refers to the sessions table, so dropping and renaming touch no other.
+    tx.execute_batch(
+        "DROP TABLE active_sessions;
+         ALTER TABLE active_sessions_v3 RENAME TO active_sessions;",
+    )?;
+    tx.execute_batch(SESSIONS_INDEXES)?;
+    tx.pragma_update(None, "user_version", 3)?;
+    tx.commit()?;
+    tracing::info!(
+        sessions = moved,
+        "sessions are now keyed by token and session id (schema version 3)"
+    );
+    Ok(())
+}
+
+const TOKENS: &str = "
 CREATE TABLE tokens (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     token           TEXT    NOT NULL UNIQUE,
@@ -177,25 +223,32 @@ CREATE TABLE tokens (
     updated_at      TEXT    NOT NULL
 );
 CREATE INDEX tokens_user_id ON tokens (user_id);
+";
 
-CREATE TABLE active_sessions (
-    id              INTEGER PRIMARY KEY,
-    session_key     TEXT    NOT NULL UNIQUE,
-    token_id        INTEGER NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
-    user_id         TEXT    NOT NULL,
-    stream_name     TEXT    NOT NULL,
-    client_ip       TEXT    NOT NULL,
-    protocol        TEXT,
-    started_at      TEXT    NOT NULL,
-    last_checked_at TEXT    NOT NULL,
-    expires_at      TEXT    NOT NULL
-);
+/// The sessions table, named `name`. A session belongs to its token: the same
+/// `session_key` under another token is another session. The unique index also serves
+/// the foreign key's lookups by `token_id` (its first column).
+fn sessions_table(name: &str) -> String {
+    format!(
+        "CREATE TABLE {name} (
+             id              INTEGER PRIMARY KEY,
+             session_key     TEXT    NOT NULL,
+             token_id        INTEGER NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+             user_id         TEXT    NOT NULL,
+             stream_name     TEXT    NOT NULL,
+             client_ip       TEXT    NOT NULL,
+             protocol        TEXT,
+             started_at      TEXT    NOT NULL,
+             last_checked_at TEXT    NOT NULL,
+             expires_at      TEXT    NOT NULL,
+             UNIQUE (token_id, session_key)
+         );"
+    )
+}
+
+const SESSIONS_INDEXES: &str = "
 CREATE INDEX active_sessions_user_expires ON active_sessions (user_id, expires_at);
-CREATE INDEX active_sessions_token_id ON active_sessions (token_id);
 CREATE INDEX active_sessions_expires ON active_sessions (expires_at);
-
-PRAGMA user_version = 2;
-COMMIT;
 ";
 
 const LOG_SCHEMA: &str = "

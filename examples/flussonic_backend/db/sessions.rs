@@ -11,7 +11,8 @@ use super::query::Query;
 pub struct Session {
     /// Row id (for `DELETE /api/sessions/{id}`).
     pub id: i64,
-    /// Flussonic's `session_id`, or `legacy:<hash of name, ip, token>` for old versions.
+    /// Flussonic's `session_id`, or `legacy:<hash of name, ip, token>` for old versions;
+    /// unique within its token (another token's session may have the same key).
     pub session_key: String,
     /// The token it was opened with.
     pub token_id: i64,

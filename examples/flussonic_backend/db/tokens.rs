@@ -280,7 +280,9 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Token>> {
 /// allocation, and the JSON columns (written by this program, so valid JSON) are copied
 /// as they are. It serialises exactly as [`Token`] does.
 pub fn list_json(conn: &Connection, filter: &Filter) -> rusqlite::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 + 320 * filter.limit.clamp(0, 1000) as usize);
+    // About 320 bytes a token; a listing returns at most 1000.
+    let rows = usize::try_from(filter.limit.clamp(0, 1000)).unwrap_or(0);
+    let mut out = Vec::with_capacity(rows.saturating_mul(320).saturating_add(64));
     out.push(b'[');
     list_query(filter).for_each(conn, "id", filter.limit, filter.skip, |row| {
         if out.len() > 1 {

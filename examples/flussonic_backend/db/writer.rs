@@ -163,13 +163,13 @@ pub fn run(
         }
         // A reader still using the WAL keeps it from starting over after a checkpoint:
         // only the pages written since count towards the next one.
-        let pending = pages - copied;
+        let pending = pages.saturating_sub(copied);
         stats.wal_pages.store(pending, Ordering::Relaxed);
         if pending < wake_at {
-            wake_at = wake_at.min((pending / WAKE_PAGES + 1) * WAKE_PAGES);
+            wake_at = wake_at.min(next_wake(pending));
         } else {
             checkpointer.wake();
-            wake_at = (pending / WAKE_PAGES + 1) * WAKE_PAGES;
+            wake_at = next_wake(pending);
         }
         if pending < wal_limit {
             checkpoint_at = wal_limit;
@@ -180,7 +180,7 @@ pub fn run(
                 checkpoint_at = wal_limit;
                 stats.wal_pages.store(0, Ordering::Relaxed);
             } else {
-                checkpoint_at = pending + (wal_limit / 4).max(1);
+                checkpoint_at = pending.saturating_add((wal_limit / 4).max(1));
             }
         }
     }
@@ -198,6 +198,11 @@ pub fn run(
     if let Some(done) = shutdown {
         let _ = done.send(());
     }
+}
+
+/// The first multiple of [`WAKE_PAGES`] above `pages`: when to wake the checkpointer next.
+fn next_wake(pages: i64) -> i64 {
+    (pages / WAKE_PAGES).saturating_add(1).saturating_mul(WAKE_PAGES)
 }
 
 /// A passive checkpoint; whether it copied the whole WAL (then the next commit starts
