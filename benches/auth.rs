@@ -14,8 +14,9 @@ use std::{
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fastauth::{
-    ACCESS_TOKEN_HEADER, CachedTokenStore, DEFAULT_TOKEN_CACHE_CAPACITY, FastAuth, MemoryTokenStore,
-    TokenType,
+    FastAuth, FastAuthBuilder,
+    store::{CachedTokenStore, MemoryTokenStore},
+    token::TokenType,
 };
 use http::{HeaderValue, Request, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -36,7 +37,7 @@ fn auth_with(mode: Mode, token_cache: bool) -> FastAuth {
     let builder = FastAuth::builder()
         .ignore_environment()
         .token_cache_capacity(if token_cache {
-            DEFAULT_TOKEN_CACHE_CAPACITY
+            FastAuthBuilder::DEFAULT_TOKEN_CACHE_CAPACITY
         } else {
             0
         })
@@ -46,7 +47,7 @@ fn auth_with(mode: Mode, token_cache: bool) -> FastAuth {
         .access_paths(["/api", "/ws", "/v1/*/items"]);
     match mode {
         Mode::Stateless => builder.stateless(),
-        Mode::Memory => builder,
+        Mode::Memory => builder.store(MemoryTokenStore::new()),
         Mode::CacheHit => builder.store(
             CachedTokenStore::builder(MemoryTokenStore::new())
                 .ttl(Duration::from_secs(3600))
@@ -72,10 +73,17 @@ fn now<F: Future>(future: F) -> F::Output {
 
 fn tokens(c: &mut Criterion) {
     let auth = auth(true);
-    let token = auth.codec().issue_pair("bench-client").unwrap().access_token;
+    let token = fastauth::hooks::codec(&auth)
+        .issue_pair("bench-client")
+        .unwrap()
+        .access_token;
     let mut group = c.benchmark_group("token");
     group.bench_function("verify (fastauth)", |b| {
-        b.iter(|| auth.codec().verify(black_box(&token), TokenType::Access).unwrap())
+        b.iter(|| {
+            fastauth::hooks::codec(&auth)
+                .verify(black_box(&token), TokenType::Access)
+                .unwrap()
+        })
     });
     group.bench_function("verify (jsonwebtoken::decode, reference)", |b| {
         #[derive(serde::Deserialize)]
@@ -93,7 +101,11 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| jsonwebtoken::decode::<C>(black_box(&token), &key, &validation).unwrap())
     });
     group.bench_function("issue pair", |b| {
-        b.iter(|| auth.codec().issue_pair(black_box("bench-client")).unwrap())
+        b.iter(|| {
+            fastauth::hooks::codec(&auth)
+                .issue_pair(black_box("bench-client"))
+                .unwrap()
+        })
     });
     group.finish();
 }
@@ -120,7 +132,7 @@ fn layer(c: &mut Criterion) {
     // the token into a new `HeaderValue`.
     let request = |path: &str, token: &HeaderValue| {
         Request::get(path)
-            .header(ACCESS_TOKEN_HEADER, token.clone())
+            .header("access-token", token.clone())
             .body(())
             .unwrap()
     };
@@ -143,7 +155,13 @@ fn layer(c: &mut Criterion) {
         });
     }
     let auth = auth(true);
-    let token = HeaderValue::try_from(auth.codec().issue_pair("bench-client").unwrap().access_token).unwrap();
+    let token = HeaderValue::try_from(
+        fastauth::hooks::codec(&auth)
+            .issue_pair("bench-client")
+            .unwrap()
+            .access_token,
+    )
+    .unwrap();
     let mut service = auth.layer().layer(inner);
     group.bench_function("unprotected path", |b| {
         b.iter(|| now(service.call(request("/public/assets/app.js", &token))).unwrap())

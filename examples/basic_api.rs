@@ -96,7 +96,7 @@ async fn access_health(Extension(claims): Extension<Claims>) -> Json<Value> {
     Json(json!({
         "service": "access health that need access token",
         "status": "healthy",
-        "client_id": claims.client_id,
+        "client_id": claims.client_id(),
     }))
 }
 

@@ -50,7 +50,10 @@ use base64::{
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use crate::config::MIN_KEY_LEN;
+pub use crate::error::CryptoError;
+
+/// The shortest accepted cryptography key, in bytes: HS256 wants at least the hash size.
+pub const MIN_KEY_LEN: usize = 32;
 
 /// The HKDF `info` that separates the sealing key from every other use of the
 /// configured key string.
@@ -95,47 +98,6 @@ pub(crate) fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Why a sealing key could not be made or a sealed value could not be opened.
-///
-/// The messages never include the key, the sealed value or the plaintext. Opening
-/// distinguishes "this is not a sealed value at all" from "this is a sealed value that
-/// does not authenticate", but never says which part of a sealed value was wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CryptoError {
-    /// The key string is shorter than [`MIN_KEY_LEN`] bytes.
-    WeakKey {
-        /// The key's length in bytes.
-        len: usize,
-    },
-    /// Not a sealed value: the `v1.` prefix is missing, the rest is not URL-safe base64
-    /// without padding, or it is too short to hold a nonce and a tag (truncated).
-    Malformed,
-    /// A sealed value of a format version this build does not know (such as `v2.`).
-    UnsupportedVersion,
-    /// The value does not authenticate: sealed with another key, tampered with or
-    /// truncated, or opened with other associated data than it was sealed with.
-    Unauthentic,
-}
-
-impl fmt::Display for CryptoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CryptoError::WeakKey { len } => write!(
-                f,
-                "the key is {len} bytes long; at least {MIN_KEY_LEN} are required"
-            ),
-            CryptoError::Malformed => f.write_str("not a sealed value"),
-            CryptoError::UnsupportedVersion => f.write_str("unsupported sealed value version"),
-            CryptoError::Unauthentic => {
-                f.write_str("sealed value does not authenticate (wrong key or tampered)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for CryptoError {}
-
 /// An AES-256-GCM key that seals and opens payloads. Cheap to clone; its `Debug` output
 /// never shows the key.
 #[derive(Clone)]
@@ -158,9 +120,10 @@ impl SealingKey {
             return Err(CryptoError::WeakKey { len: key.len() });
         }
         let mut okm = [0u8; 32];
+        // HKDF-SHA256 refuses only outputs over 255 × 32 bytes; this one is 32.
         Hkdf::<Sha256>::new(None, key.as_bytes())
             .expand(SEALING_KEY_INFO, &mut okm)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+            .map_err(|_| CryptoError::Malformed)?;
         Ok(Self::from_bytes(okm))
     }
 
@@ -178,17 +141,21 @@ impl SealingKey {
 
     /// Seals `plaintext`, binding it to `aad` (associated data, authenticated but not
     /// stored): [`open_with_aad`](Self::open_with_aad) succeeds only with the same `aad`.
+    #[allow(
+        clippy::expect_used,
+        reason = "AES-GCM refuses only plaintexts of 64 GiB and more, which no caller holds"
+    )]
     pub fn seal_with_aad(&self, plaintext: &[u8], aad: &[u8]) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        // AES-GCM refuses only plaintexts of 64 GiB and more, which no caller holds.
         let ciphertext = self
             .cipher
             .encrypt(&nonce, Payload { msg: plaintext, aad })
             .expect("AES-GCM encrypts any plaintext below 64 GiB");
-        let mut raw = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        let mut raw = Vec::with_capacity(NONCE_LEN.saturating_add(ciphertext.len()));
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&ciphertext);
-        let mut sealed = String::with_capacity(SEALED_PREFIX.len() + raw.len().div_ceil(3) * 4);
+        let encoded = raw.len().div_ceil(3).saturating_mul(4);
+        let mut sealed = String::with_capacity(SEALED_PREFIX.len().saturating_add(encoded));
         sealed.push_str(SEALED_PREFIX);
         URL_SAFE_NO_PAD.encode_string(&raw, &mut sealed);
         sealed

@@ -1,12 +1,17 @@
-//! Errors: why a request was refused ([`AuthError`]), why a configuration was
-//! refused ([`ConfigError`]) and why a store could not answer ([`StoreError`]).
+//! Every public error of the crate: why a request was refused ([`AuthError`]), why a
+//! configuration was refused ([`ConfigError`]), why a store could not answer
+//! ([`StoreError`]), why a token was not accepted ([`TokenError`]), why issuing or
+//! refreshing failed ([`IssueError`], [`RefreshError`]) and why a key or sealed value
+//! was refused ([`CryptoError`]).
 
 use std::{error::Error as StdError, fmt, path::PathBuf};
 
 use http::StatusCode;
 
+use crate::crypto::MIN_KEY_LEN;
+
 /// A boxed error, as used by tower.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why the layer refused a request. Each variant has a stable message that is
 /// part of this crate's documented interface (clients may match on it), and
@@ -118,6 +123,17 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// The refusal an access token that failed verification gets.
+    pub(crate) fn from_access_token(error: TokenError) -> Self {
+        match error {
+            TokenError::Expired => AuthError::ExpiredAccessToken,
+            TokenError::WrongType => AuthError::WrongTokenType,
+            _ => AuthError::InvalidAccessToken,
+        }
+    }
+}
+
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())
@@ -142,8 +158,12 @@ pub enum ConfigError {
     EmptyMasterToken,
     /// Both a master token and its hash were configured: which one counts would be a guess.
     AmbiguousMasterToken,
-    /// Master-level paths are listed but no master token is configured: they would be unreachable.
+    /// Master-level paths are listed (or master is the default level) but no master token
+    /// is configured: they would be unreachable.
     MasterPathsWithoutMasterToken,
+    /// Stored mode (the default) without a token store: set one with
+    /// `FastAuthBuilder::store` or `database_api_path`, or use stateless mode.
+    MissingStore,
     /// A path pattern cannot be compiled.
     InvalidPattern {
         /// The pattern as written.
@@ -185,18 +205,24 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::WeakKey { len } => write!(
                 f,
-                "the cryptography key is {len} bytes long; at least 32 are required \
-                 (generate one with fastauth::crypto::generate_cryptography_key)"
+                "the cryptography key is {len} bytes long; at least {MIN_KEY_LEN} are required \
+                 (generate one with `fastauth keygen` or fastauth::crypto::generate_cryptography_key)"
             ),
             ConfigError::EmptyMasterToken => {
                 f.write_str("the master token is empty: an empty master token would never be safe")
             }
-            ConfigError::AmbiguousMasterToken => f.write_str(
-                "both a master token and a master token hash are configured: keep only one",
-            ),
+            ConfigError::AmbiguousMasterToken => {
+                f.write_str("both a master token and a master token hash are configured: keep only one")
+            }
             ConfigError::MasterPathsWithoutMasterToken => f.write_str(
-                "master_token_paths are configured but no master token is: set `master_token` \
-                 in fastauth.config.json, the MASTER_TOKEN environment variable, or FastAuthBuilder::master_token",
+                "master-level paths are configured (master_paths, or default_level master) but no master \
+                 token is: set `master_token` in fastauth.config.json, the MASTER_TOKEN environment \
+                 variable, or FastAuthBuilder::master_token",
+            ),
+            ConfigError::MissingStore => f.write_str(
+                "stored mode (the default) needs a token store: set one with FastAuthBuilder::store \
+                 (MemoryTokenStore for a single instance, RedisTokenStore for several) or \
+                 `database_api_path`, or choose stateless mode (FastAuthBuilder::stateless)",
             ),
             ConfigError::InvalidPattern { pattern, reason } => {
                 write!(f, "invalid path pattern {pattern:?}: {reason}")
@@ -263,3 +289,134 @@ impl StdError for StoreError {
         self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
     }
 }
+
+/// Why a token was not accepted. The `Display` texts are this crate's own and never
+/// carry the token or a library's internal message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a well-formed JWT of the expected shape (including oversized tokens).
+    Malformed,
+    /// A header `alg` other than HS256 (including `none`).
+    UnsupportedAlgorithm,
+    /// The signature does not match the configured key.
+    InvalidSignature,
+    /// `exp` is missing.
+    MissingExpiry,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// The token's `type` is not the one this use requires.
+    WrongType,
+    /// The `client_id` claim is empty or too long.
+    InvalidClientId,
+    /// The header's `kid` names no configured key (or the token has no `kid` and every
+    /// configured key has one).
+    UnknownKey,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenError::Malformed => "malformed token",
+            TokenError::UnsupportedAlgorithm => "unsupported algorithm",
+            TokenError::InvalidSignature => "invalid signature",
+            TokenError::MissingExpiry => "missing exp claim",
+            TokenError::Expired => "token expired",
+            TokenError::NotYetValid => "token not yet valid",
+            TokenError::WrongType => "wrong token type",
+            TokenError::InvalidClientId => "invalid client_id",
+            TokenError::UnknownKey => "unknown key id",
+        })
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Why a refresh was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// Not a valid, unexpired refresh token of this deployment.
+    Invalid(TokenError),
+    /// Stored mode: not the client's current refresh token. It was rotated already
+    /// (re-use: the client's tokens have been revoked) or revoked.
+    Stale,
+    /// The store could not be reached.
+    Store,
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefreshError::Invalid(e) => write!(f, "invalid refresh token: {e}"),
+            RefreshError::Stale => f.write_str("refresh token already rotated or revoked"),
+            RefreshError::Store => f.write_str("token store unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for RefreshError {}
+
+/// Why issuing a pair failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The `client_id` is empty, too long or contains control characters.
+    InvalidClientId,
+    /// The store could not save the pair.
+    Store,
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IssueError::InvalidClientId => "invalid client_id",
+            IssueError::Store => "token store unavailable",
+        })
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+/// Why a sealing key could not be made or a sealed value could not be opened.
+///
+/// The messages never include the key, the sealed value or the plaintext. Opening
+/// distinguishes "this is not a sealed value at all" from "this is a sealed value that
+/// does not authenticate", but never says which part of a sealed value was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The key string is shorter than [`MIN_KEY_LEN`] bytes.
+    WeakKey {
+        /// The key's length in bytes.
+        len: usize,
+    },
+    /// Not a sealed value: the `v1.` prefix is missing, the rest is not URL-safe base64
+    /// without padding, or it is too short to hold a nonce and a tag (truncated).
+    Malformed,
+    /// A sealed value of a format version this build does not know (such as `v2.`).
+    UnsupportedVersion,
+    /// The value does not authenticate: sealed with another key, tampered with or
+    /// truncated, or opened with other associated data than it was sealed with.
+    Unauthentic,
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CryptoError::WeakKey { len } => write!(
+                f,
+                "the key is {len} bytes long; at least {MIN_KEY_LEN} are required"
+            ),
+            CryptoError::Malformed => f.write_str("not a sealed value"),
+            CryptoError::UnsupportedVersion => f.write_str("unsupported sealed value version"),
+            CryptoError::Unauthentic => {
+                f.write_str("sealed value does not authenticate (wrong key or tampered)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CryptoError {}

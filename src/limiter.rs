@@ -28,7 +28,16 @@ use std::{
 /// Settings of the brute-force protection. On by default
 /// ([`FailureLimit::default`]); turn it off with
 /// [`FastAuthBuilder::failure_limit(None)`](crate::FastAuthBuilder::failure_limit).
+///
+/// Change a setting on the default value:
+///
+/// ```
+/// let mut limit = fastauth::FailureLimit::default();
+/// limit.max_failures = 5;
+/// # let _ = limit;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FailureLimit {
     /// Failures allowed within the window before the address is locked out (default 10).
     pub max_failures: u32,
@@ -249,10 +258,10 @@ impl FailureLimiter {
         };
         let locked = |table: &Table| table.entries.values().filter(|e| e.locked(now).is_some()).count();
         FailureLimitStats {
-            tracked: live(&tables.addresses) + live(&tables.networks),
+            tracked: live(&tables.addresses).saturating_add(live(&tables.networks)),
             locked: locked(&tables.addresses)
-                + locked(&tables.networks)
-                + usize::from(tables.everyone_else.locked(now).is_some()),
+                .saturating_add(locked(&tables.networks))
+                .saturating_add(usize::from(tables.everyone_else.locked(now).is_some())),
             overflowed: self.overflowed.load(Ordering::Relaxed),
         }
     }

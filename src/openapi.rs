@@ -16,7 +16,7 @@
 //! Paths are matched as the layer sees them: a `{param}` segment may be any single
 //! segment and `{*rest}` any number of them, and when a template *could* reach a
 //! guarded path its operation is marked as guarded (see
-//! [`PathRules::level_for_template`]). Requirements an operation already declares are
+//! [`FastAuthOpenApi::level_for`]). Requirements an operation already declares are
 //! kept: the layer's requirement is added to each of them, because a request must
 //! satisfy both.
 //!
@@ -48,6 +48,7 @@
 //!     .master_paths(["/admin"])
 //!     .access_paths(["/api"])
 //!     .ignore_environment()
+//!     .stateless()
 //!     .build()?;
 //!
 //! let mut doc = ApiDoc::openapi();
@@ -125,7 +126,7 @@ impl FastAuthOpenApi {
     }
 
     /// The level the layer may require for an OpenAPI path template.
-    pub fn level_for(&self, template: &str) -> Option<Level> {
+    pub fn level_for(&self, template: &str) -> Level {
         self.rules.level_for_template(template)
     }
 
@@ -190,9 +191,10 @@ impl Modify for FastAuthOpenApi {
 
         let global = doc.security.clone();
         for (template, item) in doc.paths.paths.iter_mut() {
-            let Some(level) = self.rules.level_for_template(template) else {
+            let level = self.rules.level_for_template(template);
+            if level == Level::Public {
                 continue;
-            };
+            }
             let required = level_requirements(level);
             for operation in operations_mut(item) {
                 // Without its own list an operation inherits the document's.
@@ -224,6 +226,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 fn level_requirements(level: Level) -> Vec<Requirement> {
     let one = |name: &str| Requirement::from([(name.to_owned(), Vec::new())]);
     match level {
+        Level::Public => Vec::new(),
         Level::Master => vec![one(MASTER_TOKEN_SCHEME)],
         Level::Access => vec![one(ACCESS_TOKEN_SCHEME), one(BEARER_SCHEME)],
     }

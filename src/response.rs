@@ -1,5 +1,5 @@
-//! The responses fastauth writes itself: refusals (JSON or gRPC) and the token
-//! endpoints' envelope.
+//! Every response fastauth writes itself: the layer's refusals (JSON, or a gRPC status)
+//! and the token endpoints' answers in fastauth-api's envelope.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -86,11 +86,16 @@ fn http_rejection(error: AuthError) -> Response<Bytes> {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     }
     if error == AuthError::StoreUnavailable {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        retry_soon(&mut response);
     }
     response
+}
+
+/// A store that did not answer may well answer in a second.
+fn retry_soon<B>(response: &mut Response<B>) {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
 }
 
 fn grpc_rejection(error: AuthError) -> Response<Bytes> {
@@ -104,12 +109,14 @@ fn grpc_rejection(error: AuthError) -> Response<Bytes> {
 }
 
 /// Whole seconds, rounded up, at least 1.
-pub(crate) fn retry_after_value(after: std::time::Duration) -> HeaderValue {
-    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+fn retry_after_value(after: std::time::Duration) -> HeaderValue {
+    let secs = after
+        .as_secs()
+        .saturating_add(u64::from(after.subsec_nanos() > 0));
     HeaderValue::from(secs.max(1))
 }
 
-pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
+fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     response
@@ -121,16 +128,16 @@ pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> 
 /// fastauth-api's response envelope, keys in its order; `data` and `details` are
 /// left out when empty.
 #[derive(Debug, Serialize)]
-pub(crate) struct Envelope<'a, D: Serialize> {
-    pub status: &'static str,
-    pub message: &'a str,
-    pub code: u16,
+struct Envelope<'a, D: Serialize> {
+    status: &'static str,
+    message: &'a str,
+    code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<D>,
+    data: Option<D>,
 }
 
 impl<D: Serialize> Envelope<'_, D> {
-    pub(crate) fn into_response(self) -> Response<Bytes> {
+    fn into_response(self) -> Response<Bytes> {
         let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = json_response(status, Bytes::from(body));
@@ -142,7 +149,7 @@ impl<D: Serialize> Envelope<'_, D> {
     }
 }
 
-pub(crate) fn envelope_error(status: StatusCode, message: &str) -> Response<Bytes> {
+fn envelope_error(status: StatusCode, message: &str) -> Response<Bytes> {
     Envelope::<()> {
         status: "error",
         message,
@@ -150,6 +157,91 @@ pub(crate) fn envelope_error(status: StatusCode, message: &str) -> Response<Byte
         data: None,
     }
     .into_response()
+}
+
+/// The token endpoints' answers.
+pub(crate) mod envelope {
+    use bytes::Bytes;
+    use http::{HeaderValue, Response, StatusCode, header};
+
+    use super::{Envelope, envelope_error, retry_after_value, retry_soon};
+    use crate::{error::AuthError, token::TokenPair};
+
+    /// `200 {"status":"success","message":"Token generated","code":200,"data":{…}}`
+    pub(crate) fn token_pair(pair: TokenPair) -> Response<Bytes> {
+        Envelope {
+            status: "success",
+            message: "Token generated",
+            code: 200,
+            data: Some(pair),
+        }
+        .into_response()
+    }
+
+    /// A client's tokens revoked (by the master token, or by its own logout).
+    pub(crate) fn revoked(message: &str, client_id: &str) -> Response<Bytes> {
+        #[derive(serde::Serialize)]
+        struct Revoked<'a> {
+            client_id: &'a str,
+        }
+        Envelope {
+            status: "success",
+            message,
+            code: 200,
+            data: Some(Revoked { client_id }),
+        }
+        .into_response()
+    }
+
+    /// A credential check refused, with `Retry-After` for a locked-out address.
+    pub(crate) fn refusal(error: AuthError, retry_after: Option<std::time::Duration>) -> Response<Bytes> {
+        let mut response = envelope_error(error.status(), error.message());
+        if let Some(after) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_value(after));
+        }
+        if error == AuthError::StoreUnavailable {
+            retry_soon(&mut response);
+        }
+        response
+    }
+
+    pub(crate) fn store_unavailable() -> Response<Bytes> {
+        refusal(AuthError::StoreUnavailable, None)
+    }
+
+    pub(crate) fn unauthorized(message: &str) -> Response<Bytes> {
+        envelope_error(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub(crate) fn bad_request(message: &str) -> Response<Bytes> {
+        envelope_error(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found() -> Response<Bytes> {
+        envelope_error(StatusCode::NOT_FOUND, "Not found")
+    }
+
+    pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
+        let mut response = envelope_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        response
+    }
+
+    pub(crate) fn unsupported_content_type() -> Response<Bytes> {
+        envelope_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported content type")
+    }
+
+    pub(crate) fn body_too_large() -> Response<Bytes> {
+        envelope_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+    }
+
+    pub(crate) fn revocation_needs_stored_mode() -> Response<Bytes> {
+        envelope_error(StatusCode::CONFLICT, "Revocation requires stored mode")
+    }
 }
 
 #[cfg(test)]

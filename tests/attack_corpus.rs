@@ -25,7 +25,7 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD},
 };
-use fastauth::{FastAuth, FastAuthBuilder, token::MAX_TOKEN_LEN};
+use fastauth::{FastAuth, FastAuthBuilder, store::MemoryTokenStore, token::MAX_TOKEN_LEN};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
@@ -1188,7 +1188,7 @@ async fn forged_and_malformed_access_tokens_never_reach_the_handler() {
     let servers = [
         ("stateless", plain().stateless().build().unwrap()),
         ("stateless with a key ring", ring().stateless().build().unwrap()),
-        ("stored", plain().build().unwrap()),
+        ("stored", plain().store(MemoryTokenStore::new()).build().unwrap()),
     ];
     let mut refused = 0;
     for (label, auth) in &servers {
@@ -1233,7 +1233,10 @@ async fn key_ids_are_held_to_the_key_ring() {
         .await;
     }
     // What the server issues itself names its current key and is accepted.
-    let issued = auth.codec().issue_pair(CLIENT).unwrap().access_token;
+    let issued = fastauth::hooks::codec(&auth)
+        .issue_pair(CLIENT)
+        .unwrap()
+        .access_token;
     assert_access_accepted(&server, "issued", &issued).await;
     for c in ring_cases("access") {
         assert_access_refused(&server, "key ring", &c).await;
@@ -1277,7 +1280,10 @@ async fn the_refresh_endpoint_refuses_the_same_corpus() {
             assert_refresh_refused(&server, label, c).await;
         }
         // An access token is not a refresh token.
-        let access = auth.codec().issue_pair(CLIENT).unwrap().access_token;
+        let access = fastauth::hooks::codec(&auth)
+            .issue_pair(CLIENT)
+            .unwrap()
+            .access_token;
         let c = case(
             "an access token on the refresh endpoint",
             access,
@@ -1295,7 +1301,10 @@ type Headers<'a> = Vec<(&'a str, &'a [u8])>;
 async fn master_token_corpus() {
     let auth = plain().stateless().build().unwrap();
     let server = serve(&auth).await;
-    let access_token = auth.codec().issue_pair(CLIENT).unwrap().access_token;
+    let access_token = fastauth::hooks::codec(&auth)
+        .issue_pair(CLIENT)
+        .unwrap()
+        .access_token;
     let bearer_master = format!("Bearer {MASTER}");
     let long = MASTER.repeat(30);
     let huge = "m".repeat(64 * 1024);
@@ -1566,7 +1575,7 @@ const NEAR_MISSES: [&str; 10] = [
 
 #[tokio::test]
 async fn protected_paths_under_every_spelling() {
-    let auth = plain().build().unwrap();
+    let auth = plain().stateless().build().unwrap();
     let server = serve(&auth).await;
     let master = spellings("admin", "users");
     let access = spellings("api", "items");
@@ -1599,7 +1608,7 @@ async fn protected_paths_under_every_spelling() {
 
 #[tokio::test]
 async fn grpc_style_paths() {
-    let auth = plain().build().unwrap();
+    let auth = plain().stateless().build().unwrap();
     let server = serve(&auth).await;
     let watch: Vec<String> = [
         "/grpc.health.v1.Health/Watch",
@@ -1661,6 +1670,7 @@ async fn a_mount_prefix_on_the_outer_router() {
     // The app is nested under /v1 and the layer wraps the outer router, so the patterns
     // name the full path.
     let auth = plain()
+        .stateless()
         .master_paths(["/v1/admin"])
         .access_paths(["/v1/api"])
         .build()
@@ -1715,7 +1725,7 @@ async fn a_mount_prefix_on_the_outer_router() {
 async fn a_layer_on_the_nested_router_sees_relative_paths() {
     // The layer wraps the inner app, whose patterns are relative to the mount point:
     // axum hands the nested router the path below /v1.
-    let auth = plain().build().unwrap();
+    let auth = plain().stateless().build().unwrap();
     let inner_hits = Arc::new(AtomicUsize::new(0));
     let inner = counted(app_routes(), &inner_hits).layer(auth.layer());
     let app = Router::new()
@@ -1774,6 +1784,7 @@ async fn a_layer_on_the_nested_router_sees_relative_paths() {
 #[tokio::test]
 async fn dot_segments_cannot_remove_a_protected_segment() {
     let auth = plain()
+        .stateless()
         .master_paths(["/admin", "/ops"])
         .access_paths(["/api", "/files/*/raw"])
         .build()

@@ -17,8 +17,9 @@ use axum::{
     routing::get,
 };
 use fastauth::{
-    Claims, ClientId, FastAuth, FastAuthBuilder, StoreError, TokenStore,
-    store::{MemoryTokenStore, StoredTokens},
+    Claims, FastAuth, FastAuthBuilder,
+    extract::ClientId,
+    store::{MemoryTokenStore, StoreError, StoredTokens, TokenStore},
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -40,6 +41,11 @@ fn builder() -> FastAuthBuilder {
         .access_paths(["/access", "/ws"])
 }
 
+/// Stored mode, with the pairs in memory.
+fn stored() -> FastAuthBuilder {
+    builder().store(MemoryTokenStore::new())
+}
+
 struct App {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
@@ -58,7 +64,7 @@ impl App {
 async fn ws_echo(ws: WebSocketUpgrade, claims: Claims) -> impl IntoResponse {
     ws.on_upgrade(move |mut socket| async move {
         while let Some(Ok(Message::Text(text))) = socket.recv().await {
-            let reply = format!("{}:{}", claims.client_id, text.as_str());
+            let reply = format!("{}:{}", claims.client_id(), text.as_str());
             if socket.send(Message::Text(reply.into())).await.is_err() {
                 break;
             }
@@ -70,30 +76,38 @@ async fn ws_echo(ws: WebSocketUpgrade, claims: Claims) -> impl IntoResponse {
 async fn serve(auth: &FastAuth) -> App {
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
-    let router = Router::new()
-        .route("/health", get(|| async { "healthy" }))
-        .route("/access/health", get(|ClientId(id): ClientId| async move { id }))
-        .route(
-            "/access/optional",
-            get(|claims: Option<Claims>| async move { format!("{:?}", claims.map(|c| c.client_id)) }),
-        )
-        .route(
-            "/public/whoami",
-            get(|claims: Option<Claims>| async move { format!("{}", claims.is_some()) }),
-        )
-        .route(
-            "/public/needs-claims",
-            get(|claims: Claims| async move { claims.client_id }),
-        )
-        .route("/master/health", get(|| async { "master healthy" }))
-        .route("/ws", get(ws_echo))
-        .fallback(|uri: axum::http::Uri| async move { (axum::http::StatusCode::NOT_FOUND, uri.to_string()) })
-        .layer(MapRequestLayer::new(move |req: axum::extract::Request| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            req
-        }))
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
+    let router =
+        Router::new()
+            .route("/health", get(|| async { "healthy" }))
+            .route(
+                "/access/health",
+                get(|id: ClientId| async move { id.to_string() }),
+            )
+            .route(
+                "/access/optional",
+                get(|claims: Option<Claims>| async move {
+                    format!("{:?}", claims.map(|c| c.client_id().to_owned()))
+                }),
+            )
+            .route(
+                "/public/whoami",
+                get(|claims: Option<Claims>| async move { format!("{}", claims.is_some()) }),
+            )
+            .route(
+                "/public/needs-claims",
+                get(|claims: Claims| async move { claims.client_id().to_owned() }),
+            )
+            .route("/master/health", get(|| async { "master healthy" }))
+            .route("/ws", get(ws_echo))
+            .fallback(
+                |uri: axum::http::Uri| async move { (axum::http::StatusCode::NOT_FOUND, uri.to_string()) },
+            )
+            .layer(MapRequestLayer::new(move |req: axum::extract::Request| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                req
+            }))
+            .nest_service("/auth", auth.token_router())
+            .layer(auth.layer());
     spawn(router, hits).await
 }
 
@@ -150,7 +164,7 @@ async fn new_pair(app: &App, client_id: &str) -> (String, String) {
 
 #[tokio::test]
 async fn unprotected_protected_and_bad_credentials() {
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
 
     let resp = reqwest::get(app.url("/health")).await.unwrap();
@@ -219,7 +233,7 @@ async fn unprotected_protected_and_bad_credentials() {
 
 #[tokio::test]
 async fn extractors_on_unprotected_routes() {
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
     let resp = reqwest::get(app.url("/public/whoami")).await.unwrap();
     assert_eq!(resp.text().await.unwrap(), "false");
@@ -233,7 +247,7 @@ async fn extractors_on_unprotected_routes() {
 
 #[tokio::test]
 async fn no_spelling_of_a_protected_path_gets_through() {
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
     let spellings = [
         "/master/health",
@@ -277,11 +291,11 @@ async fn no_spelling_of_a_protected_path_gets_through() {
 
 #[tokio::test]
 async fn route_layer_protects_matched_routes_only() {
-    let auth = builder().access_paths(["/"]).build().unwrap();
+    let auth = stored().access_paths(["/"]).build().unwrap();
     let router = Router::new()
         .route(
             "/api/items",
-            get(|claims: Claims| async move { claims.client_id }),
+            get(|claims: Claims| async move { claims.client_id().to_owned() }),
         )
         .route_layer(auth.layer());
     let app = spawn(router, Arc::new(AtomicUsize::new(0))).await;
@@ -303,7 +317,7 @@ async fn route_layer_protects_matched_routes_only() {
 
 #[tokio::test]
 async fn token_router_issues_in_the_python_envelope() {
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
 
     let (status, body) = get_json(&app.url("/auth/token/new"), &[]).await;
@@ -337,7 +351,7 @@ async fn token_router_issues_in_the_python_envelope() {
     let client_id = body["data"]["client_id"].as_str().unwrap();
     assert_eq!(client_id.len(), 36, "a UUIDv4: {client_id}");
     let access = body["data"]["access_token"].as_str().unwrap();
-    assert_eq!(auth.verify_access(access).await.unwrap().client_id, client_id);
+    assert_eq!(auth.verify_access(access).await.unwrap().client_id(), client_id);
 
     let (status, body) = get_json(
         &app.url(&format!("/auth/token/new?client_id={}", "x".repeat(300))),
@@ -374,7 +388,7 @@ async fn token_router_issues_in_the_python_envelope() {
 
 #[tokio::test]
 async fn refresh_rotates_and_detects_reuse_in_stored_mode() {
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
     let (access1, refresh1) = new_pair(&app, "c1").await;
 
@@ -438,10 +452,7 @@ async fn stateless_mode_needs_no_store() {
     // Stateless: no revocation before exp, by design.
     let (status, _) = get_json(&app.url("/access/health"), &[("ACCESS-TOKEN", &access1)]).await;
     assert_eq!(status, 200);
-    assert!(
-        auth.store().load("s1").await.unwrap().is_none(),
-        "nothing stored in stateless mode"
-    );
+    assert!(auth.store().is_none(), "no store in stateless mode");
 }
 
 struct DownStore;
@@ -463,7 +474,10 @@ impl TokenStore for DownStore {
 async fn store_down_fails_closed_with_503() {
     let auth = builder().store(DownStore).build().unwrap();
     let app = serve(&auth).await;
-    let token = auth.codec().issue_pair("d").unwrap().access_token;
+    let token = fastauth::hooks::codec(&auth)
+        .issue_pair("d")
+        .unwrap()
+        .access_token;
     let resp = reqwest::Client::new()
         .get(app.url("/access/health"))
         .header("ACCESS-TOKEN", &token)
@@ -487,7 +501,7 @@ async fn store_down_fails_closed_with_503() {
 
 #[tokio::test]
 async fn failure_response_can_be_replaced() {
-    let auth = builder()
+    let auth = stored()
         .on_failure(|rejection| {
             let mut response =
                 http::Response::new(bytes::Bytes::from(format!("nope: {}", rejection.error.reason())));
@@ -505,7 +519,7 @@ async fn failure_response_can_be_replaced() {
 #[tokio::test]
 async fn cors_preflights_are_refused_without_a_token() {
     // CORS is served by a CorsLayer outside the auth layer (tests/cors.rs).
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
     let headers = [
         ("Origin", "http://example.test"),
@@ -520,7 +534,7 @@ async fn cors_preflights_are_refused_without_a_token() {
 
 #[tokio::test]
 async fn query_tokens_only_when_allowed() {
-    let auth = builder().build().unwrap();
+    let auth = stored().build().unwrap();
     let app = serve(&auth).await;
     let token = auth.issue(Some("q")).await.unwrap().access_token;
     let (status, body) = get_json(&app.url(&format!("/access/health?access_token={token}")), &[]).await;
@@ -529,7 +543,7 @@ async fn query_tokens_only_when_allowed() {
         (401, Some("Access token missing"))
     );
 
-    let auth = builder().allow_query_token(true).build().unwrap();
+    let auth = stored().allow_query_token(true).build().unwrap();
     let app = serve(&auth).await;
     let token = auth.issue(Some("q")).await.unwrap().access_token;
     let resp = reqwest::get(app.url(&format!("/access/health?access_token={token}")))
@@ -543,7 +557,7 @@ async fn query_tokens_only_when_allowed() {
 async fn websocket_upgrade_needs_a_token() {
     use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
-    let auth = builder().allow_query_token(true).build().unwrap();
+    let auth = stored().allow_query_token(true).build().unwrap();
     let app = serve(&auth).await;
     let url = format!("ws://{}/ws", app.addr);
 
@@ -574,9 +588,9 @@ async fn websocket_upgrade_needs_a_token() {
 }
 
 #[tokio::test]
-async fn memory_store_is_the_default_and_shared_stores_work() {
+async fn a_shared_memory_store_works() {
     let store = Arc::new(MemoryTokenStore::new());
-    let auth = builder().shared_store(store.clone()).build().unwrap();
+    let auth = builder().store(store.clone()).build().unwrap();
     let pair = auth.issue(Some("m")).await.unwrap();
     assert_eq!(store.len(), 1);
     assert!(auth.verify_access(&pair.access_token).await.is_ok());
@@ -589,7 +603,7 @@ async fn memory_store_is_the_default_and_shared_stores_work() {
 
 #[tokio::test]
 async fn master_token_header_alias() {
-    let auth = builder().master_token_header("X-API-Key").build().unwrap();
+    let auth = stored().master_token_header("X-API-Key").build().unwrap();
     let app = serve(&auth).await;
     let (status, _) = get_json(&app.url("/master/health"), &[("X-API-Key", MASTER)]).await;
     assert_eq!(status, 200);
@@ -598,6 +612,6 @@ async fn master_token_header_alias() {
         (status, body["detail"].as_str()),
         (401, Some("Unauthorized Master Token"))
     );
-    let err = builder().master_token_header("bad header").build().unwrap_err();
+    let err = stored().master_token_header("bad header").build().unwrap_err();
     assert!(err.to_string().contains("bad header"), "{err}");
 }

@@ -291,12 +291,17 @@ fn token_new_then_inspect_round_trips() {
 
     // A service configured with the same key accepts what the CLI minted.
     let auth = service_auth(KEY);
-    assert_eq!(auth.verify_access_stateless(access).unwrap().client_id, "svc-42");
     assert_eq!(
-        auth.codec()
+        fastauth::hooks::verify_access_token(&auth, access)
+            .unwrap()
+            .client_id(),
+        "svc-42"
+    );
+    assert_eq!(
+        fastauth::hooks::codec(&auth)
             .verify(refresh, TokenType::Refresh)
             .unwrap()
-            .client_id,
+            .client_id(),
         "svc-42"
     );
 }
@@ -317,7 +322,12 @@ fn the_key_comes_from_the_environment_or_a_config_file() {
     let auth = service_auth(KEY);
     for (pair, id) in [(&from_env, "env"), (&from_file, "file")] {
         let token = pair["access_token"].as_str().unwrap();
-        assert_eq!(auth.verify_access_stateless(token).unwrap().client_id, id);
+        assert_eq!(
+            fastauth::hooks::verify_access_token(&auth, token)
+                .unwrap()
+                .client_id(),
+            id
+        );
     }
     // The file's lifetime applies (and its master paths need no master token here).
     let c = claims(&inspect(
@@ -333,8 +343,8 @@ fn the_key_comes_from_the_environment_or_a_config_file() {
         &[("CRYPTOGRAPHY_KEY", KEY)],
     );
     let access = pair["access_token"].as_str().unwrap();
-    assert!(service_auth(OTHER_KEY).verify_access_stateless(access).is_ok());
-    assert!(auth.verify_access_stateless(access).is_err());
+    assert!(fastauth::hooks::verify_access_token(&service_auth(OTHER_KEY), access).is_ok());
+    assert!(fastauth::hooks::verify_access_token(&auth, access).is_err());
 
     // Lifetimes can be set on the command line.
     let pair = new_pair(
@@ -422,11 +432,22 @@ fn inspect_rejects_a_token_signed_with_another_key() {
 #[test]
 fn inspect_rejects_an_expired_token() {
     let auth = service_auth(KEY);
-    let fresh = auth.codec().issue_pair("old-client").unwrap().access_token;
-    let mut claims = auth.codec().verify(&fresh, TokenType::Access).unwrap();
-    claims.iat = now() - 7200;
-    claims.exp = now() - 3600;
-    let expired = auth.codec().sign(&claims).unwrap();
+    let fresh = fastauth::hooks::codec(&auth)
+        .issue_pair("old-client")
+        .unwrap()
+        .access_token;
+    let claims = fastauth::hooks::codec(&auth)
+        .verify(&fresh, TokenType::Access)
+        .unwrap();
+    let expired = fastauth::hooks::codec(&auth)
+        .sign(&fastauth::hooks::claims(fastauth::hooks::ClaimsData {
+            client_id: claims.client_id().to_owned(),
+            token_type: claims.token_type(),
+            exp: now() - 3600,
+            iat: now() - 7200,
+            jti: claims.token_id().map(str::to_owned),
+        }))
+        .unwrap();
     assert_rejected(&inspect(&expired, &["--key", KEY]), "expired");
 }
 

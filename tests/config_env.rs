@@ -38,8 +38,8 @@ fn signed_by(auth: &fastauth::FastAuth, key: &str) -> bool {
         .stateless()
         .build()
         .unwrap();
-    let token = auth.codec().issue_pair("c").unwrap().access_token;
-    other.verify_access_stateless(&token).is_ok()
+    let token = fastauth::hooks::codec(auth).issue_pair("c").unwrap().access_token;
+    fastauth::hooks::verify_access_token(&other, &token).is_ok()
 }
 
 #[test]
@@ -64,6 +64,7 @@ fn environment_is_the_last_fallback() {
 fn child_env_only() {
     assert!(is_child());
     let auth = fastauth::FastAuth::builder()
+        .stateless()
         .master_paths(["/admin"])
         .build()
         .unwrap();
@@ -83,7 +84,11 @@ fn child_file_beats_env() {
         format!(r#"{{"cryptography-key":"{KEY_FILE}","master-token":"file-master"}}"#),
     )
     .unwrap();
-    let auth = fastauth::FastAuth::from_file(&path).unwrap().build().unwrap();
+    let auth = fastauth::FastAuth::from_file(&path)
+        .unwrap()
+        .stateless()
+        .build()
+        .unwrap();
     std::fs::remove_file(&path).unwrap();
     assert!(signed_by(&auth, KEY_FILE));
     let mut headers = http::HeaderMap::new();
@@ -99,6 +104,7 @@ fn child_file_beats_env() {
 fn child_code_beats_env() {
     assert!(is_child());
     let auth = fastauth::FastAuth::builder()
+        .stateless()
         .cryptography_key(KEY_FILE)
         .build()
         .unwrap();
@@ -110,6 +116,6 @@ fn child_code_beats_env() {
 #[ignore = "run by environment_is_the_last_fallback in a child process"]
 fn child_empty_env_master_fails() {
     assert!(is_child());
-    let err = fastauth::FastAuth::builder().build().unwrap_err();
+    let err = fastauth::FastAuth::builder().stateless().build().unwrap_err();
     assert!(matches!(err, fastauth::ConfigError::EmptyMasterToken), "{err}");
 }

@@ -27,9 +27,10 @@ use tower::util::MapRequestLayer;
 use tower_http::cors::CorsLayer;
 
 use common::{
-    MASTER, builder,
+    MASTER,
     raw_http::exchange,
     server::{Hits, serve},
+    stored,
 };
 
 const ORIGIN: &str = "https://app.example";
@@ -44,7 +45,7 @@ const PREFLIGHT: [(&str, &[u8]); 3] = [
 #[tokio::test]
 async fn a_preflight_shaped_request_never_runs_a_tonic_rpc() {
     // tonic dispatches on the path alone: a preflight let through would run `Check`.
-    let auth = builder()
+    let auth = stored()
         .master_token(MASTER)
         .master_paths(["/grpc.health.v1.Health"])
         .build()
@@ -100,7 +101,7 @@ async fn a_preflight_shaped_request_never_runs_a_tonic_rpc() {
 
 #[tokio::test]
 async fn a_preflight_never_reaches_a_method_agnostic_handler() {
-    let auth = builder()
+    let auth = stored()
         .master_token(MASTER)
         .master_paths(["/admin"])
         .access_paths(["/api"])
@@ -149,7 +150,7 @@ async fn a_preflight_never_reaches_a_method_agnostic_handler() {
 
 #[tokio::test]
 async fn a_cors_layer_outside_the_auth_layer_serves_browsers() {
-    let auth = builder().access_paths(["/api"]).build().unwrap();
+    let auth = stored().access_paths(["/api"]).build().unwrap();
     let hits = Hits::default();
     let cors = CorsLayer::new()
         .allow_origin(HeaderValue::from_static(ORIGIN))

@@ -19,8 +19,8 @@ use axum::{
     routing::get,
 };
 use fastauth::{
-    CachedTokenStore, FastAuth, HttpTokenStore, MASTER_TOKEN_HEADER, StoreError, TokenStore,
-    store::StoredTokens,
+    FastAuth,
+    store::{CachedTokenStore, EncryptedStore, HttpTokenStore, StoreError, StoredTokens, TokenStore},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -522,7 +522,7 @@ async fn the_layer_fails_closed_while_the_database_is_down_and_recovers() {
 
     let issued = client
         .get(format!("{app}/auth/token/new?client_id=layer-client"))
-        .header(MASTER_TOKEN_HEADER, MASTER)
+        .header("MASTER-TOKEN", MASTER)
         .send()
         .await
         .unwrap();
@@ -688,7 +688,7 @@ async fn concurrent_refreshes_through_the_http_store_exactly_one_wins() {
         ),
         (
             "encrypted(http)",
-            Arc::new(fastauth::EncryptedStore::with_key(store_for(&server.url()), KEY).unwrap()),
+            Arc::new(EncryptedStore::with_key(store_for(&server.url()), KEY).unwrap()),
         ),
     ];
     let client = reqwest::Client::new();

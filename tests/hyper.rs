@@ -35,6 +35,7 @@ fn builder() -> FastAuthBuilder {
         .master_token(MASTER)
         .master_paths(["/admin"])
         .access_paths(["/api"])
+        .store(fastauth::store::MemoryTokenStore::new())
 }
 
 struct App {
@@ -54,7 +55,7 @@ impl App {
             let client_id = req
                 .extensions()
                 .get::<Claims>()
-                .map_or("-".to_owned(), |claims| claims.client_id.clone());
+                .map_or("-".to_owned(), |claims| claims.client_id().to_owned());
             let body = format!("{} client_id={client_id}", req.method());
             async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
         });
@@ -170,7 +171,7 @@ async fn access_level_refuses_without_calling_the_inner_service() {
         .await
         .assert_refused("Access token missing");
     // Validly signed but not the stored token of its client.
-    let unstored = auth.codec().issue_pair("c2").unwrap();
+    let unstored = fastauth::hooks::codec(&auth).issue_pair("c2").unwrap();
     app.get("/api/items", &[("access-token", &unstored.access_token)])
         .await
         .assert_refused("Access token revoked");

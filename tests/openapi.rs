@@ -26,6 +26,7 @@ const MASTER: &str = "the-master-token";
 fn auth() -> FastAuth {
     FastAuth::builder()
         .cryptography_key(KEY)
+        .store(fastauth::store::MemoryTokenStore::new())
         .master_token(MASTER)
         .master_paths(["/admin"])
         .access_paths(["/api"])
@@ -168,6 +169,7 @@ fn documents_the_token_endpoints() {
 fn token_endpoints_follow_the_configured_prefix_and_can_be_left_out() {
     let custom = FastAuth::builder()
         .cryptography_key(KEY)
+        .store(fastauth::store::MemoryTokenStore::new())
         .master_token(MASTER)
         .token_prefix("/v1/tokens/")
         .ignore_environment()
@@ -264,6 +266,7 @@ fn token_router_under_a_guarded_prefix_gets_both_requirements() {
     // `/` guards everything, the token router included, when the layer wraps it.
     let everything = FastAuth::builder()
         .cryptography_key(KEY)
+        .store(fastauth::store::MemoryTokenStore::new())
         .master_token(MASTER)
         .access_paths(["/"])
         .ignore_environment()
@@ -287,7 +290,7 @@ fn a_parameter_that_may_be_a_guarded_segment_is_marked() {
     doc.paths
         .add_path_operation("/{section}/stats", vec![HttpMethod::Get], op("section_stats"));
     let addon = FastAuthOpenApi::new(&auth());
-    assert_eq!(addon.level_for("/{section}/stats"), Some(Level::Master));
+    assert_eq!(addon.level_for("/{section}/stats"), Level::Master);
     addon.modify(&mut doc);
     assert_eq!(
         to_json(&doc)["paths"]["/{section}/stats"]["get"]["security"],

@@ -11,14 +11,15 @@ mod common;
 use axum::{Router, routing::get};
 
 use common::{
-    MASTER, builder,
+    MASTER,
     raw_http::exchange,
     server::{Hits, serve},
+    stored,
 };
 
 #[tokio::test]
 async fn wildcard_patterns_hold_against_semicolons_and_encoded_separators() {
-    let auth = builder()
+    let auth = stored()
         .master_token(MASTER)
         .master_paths(["/tenants/*/admin"])
         .access_paths(["/files/*/raw"])

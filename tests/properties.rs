@@ -20,8 +20,8 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use fastauth::{
-    AuthError, FastAuth, Level, TokenType,
-    token::{MAX_CLIENT_ID_LEN, TokenError},
+    AuthError, FastAuth, Level,
+    token::{MAX_CLIENT_ID_LEN, TokenError, TokenType},
 };
 use fastauth_router_model::{Tag, reference};
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -95,10 +95,10 @@ fn sign(header: &str, payload: &str, key: &str) -> String {
 /// path must be computable.
 fn exercise(auth: &FastAuth, input: &str) {
     for expected in [TokenType::Access, TokenType::Refresh] {
-        let _ = auth.codec().verify(input, expected);
-        let _ = auth.codec().verify_reference(input, expected);
+        let _ = fastauth::hooks::codec(auth).verify(input, expected);
+        let _ = fastauth::hooks::codec(auth).verify_reference(input, expected);
     }
-    let _ = auth.verify_access_stateless(input);
+    let _ = fastauth::hooks::verify_access_token(auth, input);
     let _ = auth.level_for(input);
 }
 
@@ -106,8 +106,8 @@ fn exercise(auth: &FastAuth, input: &str) {
 /// refuse the others for the same reason (so with the same message).
 fn assert_agree(auth: &FastAuth, token: &str) -> Result<(), TestCaseError> {
     for expected in [TokenType::Access, TokenType::Refresh] {
-        let fast = auth.codec().verify(token, expected);
-        let reference = auth.codec().verify_reference(token, expected);
+        let fast = fastauth::hooks::codec(auth).verify(token, expected);
+        let reference = fastauth::hooks::codec(auth).verify_reference(token, expected);
         match (&fast, &reference) {
             (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", token),
             (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}: fast {:?}, reference {:?}", token, a, b),
@@ -144,7 +144,7 @@ fn mutated_token() -> impl Strategy<Value = String> {
     let edit = (any::<prop::sample::Index>(), 0u8..3, prop::char::range('+', 'z'));
     (0usize..2, 0usize..2, prop::collection::vec(edit, 1..4)).prop_map(|(which, kind, edits)| {
         let auth = &deployments()[which];
-        let pair = auth.codec().issue_pair("mutated-client").unwrap();
+        let pair = fastauth::hooks::codec(auth).issue_pair("mutated-client").unwrap();
         let mut chars: Vec<char> = if kind == 0 {
             pair.access_token
         } else {
@@ -525,7 +525,7 @@ proptest! {
         for auth in deployments() {
             exercise(auth, &text);
             // Nothing guessed at random is a valid token.
-            prop_assert!(auth.verify_access_stateless(&text).is_err(), "{}", text);
+            prop_assert!(fastauth::hooks::verify_access_token(auth, &text).is_err(), "{}", text);
         }
     }
 
@@ -598,10 +598,10 @@ proptest! {
             (rules(&["/unrelated"], &[pattern.as_str()]), Level::Access)
         };
         let canonical = format!("/{}", segments.join("/"));
-        prop_assert_eq!(rules.level_for(&canonical), Some(level), "{} under {}", canonical, pattern);
+        prop_assert_eq!(rules.level_for(&canonical), level, "{} under {}", canonical, pattern);
         let spelt = respell(&segments, &spellings, trailing);
         let got = rules.level_for(&spelt);
-        prop_assert!(rank(got) >= rank(Some(level)), "{} under {}: {:?}", spelt, pattern, got);
+        prop_assert!(rank(got) >= rank(level), "{} under {}: {:?}", spelt, pattern, got);
     }
 
     #[test]
@@ -643,33 +643,33 @@ proptest! {
         };
         let auth = builder.build().unwrap();
         let before = now();
-        let pair = auth.codec().issue_pair(&client_id).unwrap();
+        let pair = fastauth::hooks::codec(&auth).issue_pair(&client_id).unwrap();
         let after = now();
         prop_assert_eq!(&pair.client_id, &client_id);
 
-        let claims = auth.verify_access_stateless(&pair.access_token).unwrap();
-        prop_assert_eq!(&claims.client_id, &client_id);
-        prop_assert_eq!(claims.token_type, TokenType::Access);
-        prop_assert!((before..=after).contains(&claims.iat));
-        prop_assert_eq!(claims.exp, claims.iat.saturating_add(access));
-        let reference = auth.codec().verify_reference(&pair.access_token, TokenType::Access).unwrap();
+        let claims = fastauth::hooks::verify_access_token(&auth, &pair.access_token).unwrap();
+        prop_assert_eq!(&claims.client_id(), &client_id);
+        prop_assert_eq!(claims.token_type(), TokenType::Access);
+        prop_assert!((before..=after).contains(&claims.issued_at()));
+        prop_assert_eq!(claims.expires_at(), claims.issued_at().saturating_add(access));
+        let reference = fastauth::hooks::codec(&auth).verify_reference(&pair.access_token, TokenType::Access).unwrap();
         prop_assert_eq!(&reference, &claims);
 
-        let refreshed = auth.codec().verify(&pair.refresh_token, TokenType::Refresh).unwrap();
-        prop_assert_eq!(&refreshed.client_id, &client_id);
-        prop_assert_eq!(refreshed.exp, refreshed.iat.saturating_add(refresh));
+        let refreshed = fastauth::hooks::codec(&auth).verify(&pair.refresh_token, TokenType::Refresh).unwrap();
+        prop_assert_eq!(&refreshed.client_id(), &client_id);
+        prop_assert_eq!(refreshed.expires_at(), refreshed.issued_at().saturating_add(refresh));
         prop_assert_eq!(
-            auth.codec().verify_reference(&pair.refresh_token, TokenType::Refresh).unwrap(),
+            fastauth::hooks::codec(&auth).verify_reference(&pair.refresh_token, TokenType::Refresh).unwrap(),
             refreshed
         );
 
         // Each token only in its own role.
         prop_assert_eq!(
-            auth.verify_access_stateless(&pair.refresh_token).unwrap_err(),
+            fastauth::hooks::verify_access_token(&auth, &pair.refresh_token).unwrap_err(),
             AuthError::WrongTokenType
         );
         prop_assert_eq!(
-            auth.codec().verify(&pair.access_token, TokenType::Refresh).unwrap_err(),
+            fastauth::hooks::codec(&auth).verify(&pair.access_token, TokenType::Refresh).unwrap_err(),
             TokenError::WrongType
         );
     }
@@ -705,12 +705,9 @@ proptest! {
     }
 }
 
-fn rank(level: Option<Level>) -> u8 {
-    match level {
-        None => 0,
-        Some(Level::Access) => 1,
-        Some(Level::Master) => 2,
-    }
+/// Levels are ordered, public < access < master.
+fn rank(level: Level) -> Level {
+    level
 }
 
 proptest! {
@@ -769,7 +766,7 @@ fn invalid_client_ids_are_refused_when_issuing() {
         "\u{E0041}".to_owned(),
     ] {
         assert_eq!(
-            auth.codec().issue_pair(&bad).unwrap_err(),
+            fastauth::hooks::codec(auth).issue_pair(&bad).unwrap_err(),
             TokenError::InvalidClientId,
             "{bad:?}"
         );
@@ -805,10 +802,10 @@ fn rules(master: &[&str], access: &[&str]) -> FastAuth {
 }
 
 /// The reference's answer in the crate's terms.
-fn level_ref(master: &[&str], access: &[&str], raw: &str) -> Option<Level> {
+fn level_ref(master: &[&str], access: &[&str], raw: &str) -> Level {
     match reference::level(master, access, raw) {
-        Tag::Master => Some(Level::Master),
-        Tag::Access => Some(Level::Access),
-        Tag::Public => None,
+        Tag::Master => Level::Master,
+        Tag::Access => Level::Access,
+        Tag::Public => Level::Public,
     }
 }

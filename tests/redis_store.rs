@@ -20,8 +20,8 @@ use std::{
 
 use axum::{Router, routing::get};
 use fastauth::{
-    FastAuth, RedisTokenStore, TokenStore,
-    store::{Rotation, StoredTokens},
+    FastAuth,
+    store::{RedisTokenStore, Rotation, StoredTokens, TokenStore},
 };
 use redis::aio::MultiplexedConnection;
 use serde_json::Value;

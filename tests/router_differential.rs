@@ -160,6 +160,7 @@ async fn tonic_server() -> (SocketAddr, Arc<AtomicUsize>) {
         .cryptography_key(KEY)
         .master_token(MASTER)
         .master_paths(["/grpc.health.v1.Health"])
+        .stateless()
         .build()
         .unwrap();
     let reached = Arc::new(AtomicUsize::new(0));

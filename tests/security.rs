@@ -13,12 +13,17 @@ use tokio::net::TcpListener;
 const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
 const MASTER: &str = "a-long-random-master-token-0123456789";
 
-fn builder() -> FastAuthBuilder {
+fn base() -> FastAuthBuilder {
     FastAuth::builder()
         .ignore_environment()
         .cryptography_key(KEY)
         .master_paths(["/admin"])
         .access_paths(["/api"])
+}
+
+/// Stored mode, the pairs in memory.
+fn builder() -> FastAuthBuilder {
+    base().store(fastauth::store::MemoryTokenStore::new())
 }
 
 /// Serves with connect info, so the brute-force protection sees client addresses.
@@ -147,7 +152,7 @@ async fn revoke_and_logout_take_effect_at_once() {
 
 #[tokio::test]
 async fn revocation_needs_stored_mode() {
-    let auth = builder().master_token(MASTER).stateless().build().unwrap();
+    let auth = base().master_token(MASTER).stateless().build().unwrap();
     let addr = serve(&auth).await;
     let (status, _, body) = send(
         Method::POST,
@@ -197,12 +202,11 @@ async fn the_master_token_can_be_configured_as_a_hash() {
 
 #[tokio::test]
 async fn repeated_failures_lock_an_address_out() {
-    let limit = FailureLimit {
-        max_failures: 3,
-        window: Duration::from_secs(60),
-        lockout: Duration::from_secs(120),
-        max_tracked: 100,
-    };
+    let mut limit = FailureLimit::default();
+    limit.max_failures = 3;
+    limit.window = Duration::from_secs(60);
+    limit.lockout = Duration::from_secs(120);
+    limit.max_tracked = 100;
     let auth = builder()
         .master_token(MASTER)
         .failure_limit(Some(limit))
@@ -247,10 +251,8 @@ async fn repeated_failures_lock_an_address_out() {
 
 #[tokio::test]
 async fn invalid_refresh_tokens_count_as_failures() {
-    let limit = FailureLimit {
-        max_failures: 2,
-        ..FailureLimit::default()
-    };
+    let mut limit = FailureLimit::default();
+    limit.max_failures = 2;
     let auth = builder()
         .master_token(MASTER)
         .failure_limit(Some(limit))
@@ -343,7 +345,7 @@ async fn a_remembered_token_is_still_checked() {
     );
 
     // Expiry is checked on every request, also for a token accepted a moment ago.
-    let auth = builder()
+    let auth = base()
         .master_token(MASTER)
         .stateless()
         .access_token_lifetime(Duration::from_secs(1))
@@ -406,11 +408,9 @@ async fn master_from(addr: SocketAddr, client: &str, token: &str) -> u16 {
 
 #[tokio::test]
 async fn other_addresses_failing_cannot_reset_a_lockout() {
-    let limit = FailureLimit {
-        max_failures: 3,
-        max_tracked: 50,
-        ..FailureLimit::default()
-    };
+    let mut limit = FailureLimit::default();
+    limit.max_failures = 3;
+    limit.max_tracked = 50;
     let (_auth, addr) = serve_behind_proxy(builder().failure_limit(Some(limit))).await;
     let attacker = "198.51.100.7";
     for _ in 0..2 {
@@ -432,11 +432,9 @@ async fn other_addresses_failing_cannot_reset_a_lockout() {
 
 #[tokio::test]
 async fn a_table_full_of_lockouts_counts_newcomers_per_network() {
-    let limit = FailureLimit {
-        max_failures: 3,
-        max_tracked: 20,
-        ..FailureLimit::default()
-    };
+    let mut limit = FailureLimit::default();
+    limit.max_failures = 3;
+    limit.max_tracked = 20;
     let (auth, addr) = serve_behind_proxy(builder().failure_limit(Some(limit))).await;
     // Twenty locked addresses fill the table.
     for i in 0..20 {

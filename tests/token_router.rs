@@ -18,7 +18,7 @@ async fn app() -> (fastauth::FastAuth, std::net::SocketAddr) {
     let auth = builder()
         .master_token(MASTER)
         .access_paths(["/api"])
-        .store(fastauth::MemoryTokenStore::new())
+        .store(fastauth::store::MemoryTokenStore::new())
         .build()
         .unwrap();
     let addr = serve(Router::new().nest_service("/auth", auth.token_router())).await;

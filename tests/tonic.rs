@@ -6,7 +6,10 @@
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
-use fastauth::{FastAuth, MemoryTokenStore, StoreError, TokenStore, store::StoredTokens};
+use fastauth::{
+    FastAuth,
+    store::{MemoryTokenStore, StoreError, StoredTokens, TokenStore},
+};
 use tokio::net::TcpListener;
 use tonic::{
     Code, Request, Status,
@@ -83,6 +86,7 @@ async fn unlisted_grpc_path_passes_without_a_token() {
     let auth = auth_builder()
         .access_paths(["/api", "/other.v1.Service"])
         .master_paths(["/admin"])
+        .store(MemoryTokenStore::new())
         .build()
         .unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
@@ -102,6 +106,7 @@ async fn unlisted_grpc_path_passes_without_a_token() {
 async fn server_layer_protects_an_access_level_service() {
     let auth = auth_builder()
         .access_paths(["/grpc.health.v1.Health"])
+        .store(MemoryTokenStore::new())
         .build()
         .unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
@@ -131,15 +136,16 @@ async fn server_layer_protects_an_access_level_service() {
     )
     .await;
     // A token signed with another key is no token of this deployment.
-    let foreign = FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key("another-key-also-at-least-thirty-two-bytes")
-        .stateless()
-        .build()
-        .unwrap()
-        .codec()
-        .issue_pair("c1")
-        .unwrap();
+    let foreign = fastauth::hooks::codec(
+        &FastAuth::builder()
+            .ignore_environment()
+            .cryptography_key("another-key-also-at-least-thirty-two-bytes")
+            .stateless()
+            .build()
+            .unwrap(),
+    )
+    .issue_pair("c1")
+    .unwrap();
     assert_refused(
         &mut client,
         &[("access-token", &foreign.access_token)],
@@ -172,6 +178,7 @@ async fn server_layer_protects_an_access_level_service() {
 async fn master_level_on_a_grpc_method() {
     let auth = auth_builder()
         .master_paths(["/grpc.health.v1.Health/Check"])
+        .store(MemoryTokenStore::new())
         .build()
         .unwrap();
     let (_reporter, health) = tonic_health::server::health_reporter();
@@ -193,7 +200,7 @@ async fn master_level_on_a_grpc_method() {
     )
     .await;
     // An access token does not open a master-level method.
-    let pair = auth.codec().issue_pair("c1").unwrap();
+    let pair = fastauth::hooks::codec(&auth).issue_pair("c1").unwrap();
     assert_refused(
         &mut client,
         &[("access-token", &pair.access_token)],
@@ -229,7 +236,7 @@ async fn layer_wraps_one_named_service() {
             .serve_with_incoming(incoming),
     );
     let mut client = client(addr).await;
-    let pair = auth.codec().issue_pair("c1").unwrap();
+    let pair = fastauth::hooks::codec(&auth).issue_pair("c1").unwrap();
 
     assert_refused(&mut client, &[], Code::Unauthenticated, "Access token missing").await;
     assert_refused(
@@ -286,7 +293,7 @@ async fn unreachable_store_is_unavailable_not_unauthenticated() {
     );
     let mut client = client(addr).await;
     // Minted without the store, which cannot save it.
-    let pair = auth.codec().issue_pair("c1").unwrap();
+    let pair = fastauth::hooks::codec(&auth).issue_pair("c1").unwrap();
 
     assert_refused(
         &mut client,
@@ -347,7 +354,7 @@ async fn stored_mode_revokes_the_previous_pair() {
     assert_serving(&mut client, &[("access-token", &second.access_token)]).await;
 
     // Validly signed but never stored: refused as well.
-    let unstored = auth.codec().issue_pair("c2").unwrap();
+    let unstored = fastauth::hooks::codec(&auth).issue_pair("c2").unwrap();
     assert_refused(
         &mut client,
         &[("access-token", &unstored.access_token)],

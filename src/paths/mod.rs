@@ -23,94 +23,115 @@ use crate::error::ConfigError;
 
 use self::pattern::PathPattern;
 
-/// The protection level a path requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a request must carry to reach the inner service, from least to most: levels
+/// are ordered, and where several apply the strictest wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Level {
-    /// The `MASTER-TOKEN` header must carry the configured master token.
-    Master,
+    /// Nothing: the request passes untouched.
+    Public,
     /// A valid access token (`ACCESS-TOKEN` header or `Authorization: Bearer`).
     Access,
+    /// The `MASTER-TOKEN` header must carry the configured master token.
+    Master,
 }
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Level::Master => "master",
+            Level::Public => "public",
             Level::Access => "access",
+            Level::Master => "master",
         })
     }
 }
 
-/// The stricter of two levels: master, then access, then none.
-fn stricter(a: Option<Level>, b: Option<Level>) -> Option<Level> {
-    match (a, b) {
-        (Some(Level::Master), _) | (_, Some(Level::Master)) => Some(Level::Master),
-        (Some(Level::Access), _) | (_, Some(Level::Access)) => Some(Level::Access),
-        _ => None,
-    }
-}
-
-/// The compiled master and access patterns of one [`FastAuth`](crate::FastAuth).
-#[derive(Debug, Clone, Default)]
+/// The compiled patterns of one [`FastAuth`](crate::FastAuth), and the level of paths
+/// that none matches.
+#[derive(Debug, Clone)]
 pub(crate) struct PathRules {
     master: Vec<PathPattern>,
     access: Vec<PathPattern>,
+    public: Vec<PathPattern>,
+    default: Level,
+}
+
+/// The patterns of each level, as configured.
+#[derive(Debug, Default)]
+pub(crate) struct Patterns<'a> {
+    pub(crate) master: &'a [String],
+    pub(crate) access: &'a [String],
+    pub(crate) public: &'a [String],
 }
 
 impl PathRules {
-    /// Compiles both lists of patterns.
-    pub(crate) fn new<M, A>(master: M, access: A) -> Result<Self, ConfigError>
-    where
-        M: IntoIterator,
-        M::Item: AsRef<str>,
-        A: IntoIterator,
-        A::Item: AsRef<str>,
-    {
-        let compile = |patterns: Vec<String>| -> Result<Vec<PathPattern>, ConfigError> {
+    /// Compiles the patterns. A path that no pattern matches requires `default`.
+    pub(crate) fn new(patterns: Patterns<'_>, default: Level) -> Result<Self, ConfigError> {
+        let compile = |patterns: &[String]| -> Result<Vec<PathPattern>, ConfigError> {
             patterns.iter().map(|p| PathPattern::new(p)).collect()
         };
         Ok(Self {
-            master: compile(master.into_iter().map(|p| p.as_ref().to_owned()).collect())?,
-            access: compile(access.into_iter().map(|p| p.as_ref().to_owned()).collect())?,
+            master: compile(patterns.master)?,
+            access: compile(patterns.access)?,
+            public: compile(patterns.public)?,
+            default,
         })
     }
 
     /// The level a raw request path (as in the request URI, still percent-encoded)
-    /// requires, if any: the strictest over every reading of the path.
-    pub(crate) fn level_for(&self, raw_path: &str) -> Option<Level> {
-        if self.master.is_empty() && self.access.is_empty() {
-            return None;
+    /// requires: the strictest over every reading of the path.
+    pub(crate) fn level_for(&self, raw_path: &str) -> Level {
+        if self.master.is_empty() && self.access.is_empty() && self.public.is_empty() {
+            return self.default;
         }
-        let mut level = None;
+        let mut level = Level::Public;
         let _ = reading::each_reading(raw_path, |segments| {
-            level = stricter(level, self.level_for_segments(segments));
+            level = level.max(self.level_for_segments(segments));
             match level {
-                Some(Level::Master) => ControlFlow::Break(()),
+                Level::Master => ControlFlow::Break(()),
                 _ => ControlFlow::Continue(()),
             }
         });
         level
     }
 
-    /// Master wins where both match.
-    fn level_for_segments(&self, segments: &[&str]) -> Option<Level> {
+    /// A protected pattern beats a public one, which beats the default: a public
+    /// pattern carves paths out of the default, never out of another pattern.
+    fn level_for_segments(&self, segments: &[&str]) -> Level {
         if self.master.iter().any(|p| p.matches(segments)) {
-            Some(Level::Master)
+            Level::Master
         } else if self.access.iter().any(|p| p.matches(segments)) {
-            Some(Level::Access)
+            Level::Access
+        } else if self.public.iter().any(|p| p.matches(segments)) {
+            Level::Public
         } else {
-            None
+            self.default
         }
     }
 
     /// The master-level patterns.
+    #[cfg(feature = "utoipa")]
     pub(crate) fn master(&self) -> &[PathPattern] {
         &self.master
     }
 
     /// The access-level patterns.
+    #[cfg(feature = "utoipa")]
     pub(crate) fn access(&self) -> &[PathPattern] {
         &self.access
+    }
+
+    /// The public patterns.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn public(&self) -> &[PathPattern] {
+        &self.public
+    }
+
+    /// The level of paths no pattern matches.
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn default_level(&self) -> Level {
+        self.default
     }
 }
 
@@ -118,26 +139,68 @@ impl PathRules {
 mod tests {
     use super::*;
 
+    fn strings(patterns: &[&str]) -> Vec<String> {
+        patterns.iter().map(|p| p.to_string()).collect()
+    }
+
     fn rules(master: &[&str], access: &[&str]) -> PathRules {
-        PathRules::new(master, access).unwrap()
+        with_default(master, access, &[], Level::Public)
+    }
+
+    fn with_default(master: &[&str], access: &[&str], public: &[&str], default: Level) -> PathRules {
+        let (master, access, public) = (strings(master), strings(access), strings(public));
+        let patterns = Patterns {
+            master: &master,
+            access: &access,
+            public: &public,
+        };
+        PathRules::new(patterns, default).unwrap()
+    }
+
+    #[test]
+    fn deny_by_default_with_public_carve_outs() {
+        let rules = with_default(
+            &["/admin"],
+            &[],
+            &["/health", "/auth/token/refresh"],
+            Level::Access,
+        );
+        assert_eq!(rules.level_for("/health"), Level::Public);
+        assert_eq!(rules.level_for("/health/live"), Level::Public);
+        assert_eq!(rules.level_for("/auth/token/refresh"), Level::Public);
+        assert_eq!(rules.level_for("/anything"), Level::Access);
+        assert_eq!(rules.level_for("/"), Level::Access);
+        assert_eq!(rules.level_for("/admin"), Level::Master);
+        // A reading outside the carve-out keeps the default: `;x` is another segment to axum.
+        assert_eq!(rules.level_for("/health;x"), Level::Access);
+        assert_eq!(rules.level_for("/healthz"), Level::Access);
+        // A protected pattern beats a public one.
+        let rules = with_default(
+            &["/admin"],
+            &["/api"],
+            &["/api/docs", "/admin/login"],
+            Level::Access,
+        );
+        assert_eq!(rules.level_for("/api/docs"), Level::Access);
+        assert_eq!(rules.level_for("/admin/login"), Level::Master);
     }
 
     #[test]
     fn prefix_matches_whole_segments_only() {
         let rules = rules(&["/admin"], &["/access", "/api/*/items", "/files/**/raw"]);
-        assert_eq!(rules.level_for("/admin"), Some(Level::Master));
-        assert_eq!(rules.level_for("/admin/users"), Some(Level::Master));
-        assert_eq!(rules.level_for("/administrator"), None);
-        assert_eq!(rules.level_for("/access/health"), Some(Level::Access));
-        assert_eq!(rules.level_for("/accessories"), None);
-        assert_eq!(rules.level_for("/api/v1/items"), Some(Level::Access));
-        assert_eq!(rules.level_for("/api/v1/items/3"), Some(Level::Access));
-        assert_eq!(rules.level_for("/api/v1/other"), None);
-        assert_eq!(rules.level_for("/api/items"), None);
-        assert_eq!(rules.level_for("/files/raw"), Some(Level::Access));
-        assert_eq!(rules.level_for("/files/a/b/c/raw/x"), Some(Level::Access));
-        assert_eq!(rules.level_for("/files/a/b"), None);
-        assert_eq!(rules.level_for("/"), None);
+        assert_eq!(rules.level_for("/admin"), Level::Master);
+        assert_eq!(rules.level_for("/admin/users"), Level::Master);
+        assert_eq!(rules.level_for("/administrator"), Level::Public);
+        assert_eq!(rules.level_for("/access/health"), Level::Access);
+        assert_eq!(rules.level_for("/accessories"), Level::Public);
+        assert_eq!(rules.level_for("/api/v1/items"), Level::Access);
+        assert_eq!(rules.level_for("/api/v1/items/3"), Level::Access);
+        assert_eq!(rules.level_for("/api/v1/other"), Level::Public);
+        assert_eq!(rules.level_for("/api/items"), Level::Public);
+        assert_eq!(rules.level_for("/files/raw"), Level::Access);
+        assert_eq!(rules.level_for("/files/a/b/c/raw/x"), Level::Access);
+        assert_eq!(rules.level_for("/files/a/b"), Level::Public);
+        assert_eq!(rules.level_for("/"), Level::Public);
     }
 
     #[test]
@@ -158,7 +221,7 @@ mod tests {
             "/..;/admin",
             "/api/../admin",
         ] {
-            assert_eq!(rules.level_for(path), Some(Level::Master), "{path}");
+            assert_eq!(rules.level_for(path), Level::Master, "{path}");
         }
     }
 
@@ -177,13 +240,13 @@ mod tests {
             "/files/./raw",
             "/files/../raw",
         ] {
-            assert_eq!(rules.level_for(path), Some(Level::Access), "{path}");
+            assert_eq!(rules.level_for(path), Level::Access, "{path}");
         }
         for path in ["/tenants/;/admin", "/tenants/a%2Fb/admin", "/tenants/x;y/admin"] {
-            assert_eq!(rules.level_for(path), Some(Level::Master), "{path}");
+            assert_eq!(rules.level_for(path), Level::Master, "{path}");
         }
         // Two real segments where the pattern wants one: not this pattern's path.
-        assert_eq!(rules.level_for("/files/a/b/raw"), None);
+        assert_eq!(rules.level_for("/files/a/b/raw"), Level::Public);
     }
 
     #[test]
@@ -199,7 +262,7 @@ mod tests {
             "/admin/%5C..",
             "/admin/.",
         ] {
-            assert_eq!(rules.level_for(path), Some(Level::Master), "{path}");
+            assert_eq!(rules.level_for(path), Level::Master, "{path}");
         }
         for path in [
             "/api/../items",
@@ -207,49 +270,43 @@ mod tests {
             "/files/../raw",
             "/files/./raw",
         ] {
-            assert_eq!(rules.level_for(path), Some(Level::Access), "{path}");
+            assert_eq!(rules.level_for(path), Level::Access, "{path}");
         }
         // Resolution still counts too: the stricter of the readings applies.
-        assert_eq!(rules.level_for("/api/../admin"), Some(Level::Master));
-        assert_eq!(rules.level_for("/public/../api/x"), Some(Level::Access));
-        assert_eq!(rules.level_for("/public/../health"), None);
+        assert_eq!(rules.level_for("/api/../admin"), Level::Master);
+        assert_eq!(rules.level_for("/public/../api/x"), Level::Access);
+        assert_eq!(rules.level_for("/public/../health"), Level::Public);
     }
 
     #[test]
     fn master_wins_over_access() {
         let rules = rules(&["/api/admin"], &["/api"]);
-        assert_eq!(rules.level_for("/api/admin/x"), Some(Level::Master));
-        assert_eq!(rules.level_for("/api/x"), Some(Level::Access));
-        assert_eq!(rules.level_for("/api/x/../admin"), Some(Level::Master));
+        assert_eq!(rules.level_for("/api/admin/x"), Level::Master);
+        assert_eq!(rules.level_for("/api/x"), Level::Access);
+        assert_eq!(rules.level_for("/api/x/../admin"), Level::Master);
     }
 
     #[test]
     fn root_pattern_guards_everything() {
         let rules = rules(&[], &["/"]);
-        assert_eq!(rules.level_for("/"), Some(Level::Access));
-        assert_eq!(rules.level_for("/anything/at/all"), Some(Level::Access));
+        assert_eq!(rules.level_for("/"), Level::Access);
+        assert_eq!(rules.level_for("/anything/at/all"), Level::Access);
     }
 
     #[test]
     fn grpc_paths_are_patterns_like_any_other() {
         let rules = rules(&["/grpc.health.v1.Health/Watch"], &["/grpc.health.v1.Health"]);
-        assert_eq!(
-            rules.level_for("/grpc.health.v1.Health/Watch"),
-            Some(Level::Master)
-        );
-        assert_eq!(
-            rules.level_for("/grpc.health.v1.Health/Check"),
-            Some(Level::Access)
-        );
+        assert_eq!(rules.level_for("/grpc.health.v1.Health/Watch"), Level::Master);
+        assert_eq!(rules.level_for("/grpc.health.v1.Health/Check"), Level::Access);
     }
 
     #[test]
     fn long_hostile_paths_are_answered() {
         let rules = rules(&["/**/a/**/a/**/a/**/a/**/a/**/b"], &[]);
         let path = format!("{}/c", "/a".repeat(5000));
-        assert_eq!(rules.level_for(&path), None);
-        assert_eq!(rules.level_for(&format!("{path}/b")), Some(Level::Master));
+        assert_eq!(rules.level_for(&path), Level::Public);
+        assert_eq!(rules.level_for(&format!("{path}/b")), Level::Master);
         let spelled = format!("{}/b;x", "/a%2F..".repeat(2000));
-        assert_eq!(rules.level_for(&spelled), Some(Level::Master));
+        assert_eq!(rules.level_for(&spelled), Level::Master);
     }
 }

@@ -131,16 +131,19 @@ const INLINE_WORDS: usize = 4;
 /// exponential in them, and paths come from clients): it tracks, as a bit set, the
 /// positions of the subject that each prefix of the pattern can end at.
 pub(crate) fn matches_prefix(pattern: &[Segment], subject: &impl Subject) -> bool {
-    let words = subject.len() / 64 + 1;
+    // Positions 0..=len, 64 to a word.
+    let words = (subject.len() / 64).saturating_add(1);
     let (mut inline_reach, mut inline_next) = ([0u64; INLINE_WORDS], [0u64; INLINE_WORDS]);
     let (mut heap_reach, mut heap_next);
-    let (reach, next): (&mut [u64], &mut [u64]) = if words <= INLINE_WORDS {
-        (&mut inline_reach[..words], &mut inline_next[..words])
-    } else {
-        heap_reach = vec![0; words];
-        heap_next = vec![0; words];
-        (&mut heap_reach, &mut heap_next)
-    };
+    let (reach, next): (&mut [u64], &mut [u64]) =
+        match (inline_reach.get_mut(..words), inline_next.get_mut(..words)) {
+            (Some(reach), Some(next)) => (reach, next),
+            _ => {
+                heap_reach = vec![0; words];
+                heap_next = vec![0; words];
+                (&mut heap_reach, &mut heap_next)
+            }
+        };
     walk(pattern, subject, reach, next)
 }
 
@@ -163,12 +166,12 @@ fn walk(pattern: &[Segment], subject: &impl Subject, reach: &mut [u64], next: &m
             }
             Segment::One => {
                 for i in positions(reach).filter(|&i| i < n) {
-                    set(next, i + 1);
+                    set(next, i.saturating_add(1));
                 }
             }
             Segment::Literal(lit) => {
                 for i in positions(reach).filter(|&i| subject.may_be(i, lit)) {
-                    set(next, i + 1);
+                    set(next, i.saturating_add(1));
                 }
             }
         }
@@ -195,8 +198,9 @@ fn positions(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
                 return None;
             }
             let bit = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            Some(w * 64 + bit)
+            // Clears the lowest set bit (`rest` is not zero here).
+            rest &= rest.wrapping_sub(1);
+            Some(w.saturating_mul(64).saturating_add(bit))
         })
     })
 }

@@ -24,7 +24,7 @@ pub(crate) fn each_reading<B>(raw: &str, mut visit: impl FnMut(&[&str]) -> Contr
     // can differ, and usually there are none.
     if !bytes.iter().any(|&b| matches!(b, b'%' | b'\\' | b';')) {
         let mut inline = [""; INLINE_SEGMENTS];
-        let mut n = 0;
+        let mut n: usize = 0;
         for piece in pieces(raw, Separators::Slash) {
             match inline.get_mut(n) {
                 Some(slot) => *slot = piece,
@@ -33,21 +33,18 @@ pub(crate) fn each_reading<B>(raw: &str, mut visit: impl FnMut(&[&str]) -> Contr
                     return variants(&all, &mut visit);
                 }
             }
-            n += 1;
+            n = n.saturating_add(1);
         }
         return variants(inline.get(..n).unwrap_or_default(), &mut visit);
     }
     let other_separators = bytes.contains(&b'\\') || has_encoded_separator(bytes);
     let parameters = bytes.contains(&b';');
-    let separators = [Separators::Slash, Separators::All];
-    for &separators in separators
-        .get(..1 + usize::from(other_separators))
-        .unwrap_or_default()
-    {
-        for strip_parameters in [false, true]
-            .get(..1 + usize::from(parameters))
-            .unwrap_or_default()
-        {
+    for &split_all in choices(other_separators) {
+        let separators = match split_all {
+            true => Separators::All,
+            false => Separators::Slash,
+        };
+        for &strip_parameters in choices(parameters) {
             let decoded: Vec<Cow<'_, str>> = pieces(raw, separators)
                 .map(|piece| {
                     let piece = match strip_parameters {
@@ -81,9 +78,9 @@ fn variants<B>(pieces: &[&str], visit: &mut impl FnMut(&[&str]) -> ControlFlow<B
             &mut heap
         }
     };
-    for keep_empty in [false, true].get(..1 + usize::from(empty)).unwrap_or_default() {
-        for resolve_dots in [false, true].get(..1 + usize::from(dots)).unwrap_or_default() {
-            let n = rebuild(pieces, *keep_empty, *resolve_dots, out);
+    for &keep_empty in choices(empty) {
+        for &resolve_dots in choices(dots) {
+            let n = rebuild(pieces, keep_empty, resolve_dots, out);
             visit(out.get(..n).unwrap_or_default())?;
         }
     }
@@ -102,7 +99,7 @@ fn rebuild<'a>(pieces: &[&'a str], keep_empty: bool, resolve_dots: bool, out: &m
             _ => {
                 if let Some(slot) = out.get_mut(n) {
                     *slot = piece;
-                    n += 1;
+                    n = n.saturating_add(1);
                 }
             }
         }
@@ -121,36 +118,47 @@ enum Separators {
 /// The pieces between separators. The piece before a leading separator is not a segment;
 /// the one after a trailing separator is (an empty one).
 fn pieces(raw: &str, separators: Separators) -> impl Iterator<Item = &str> {
-    let bytes = raw.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
+    let mut rest = Some(raw);
     let mut first = true;
     std::iter::from_fn(move || {
         loop {
-            if start > bytes.len() {
-                return None;
-            }
-            let separator = match (separators, bytes.get(i)) {
-                (_, None) => Some(0),
-                (_, Some(b'/')) => Some(1),
-                (Separators::All, Some(b'\\')) => Some(1),
-                (Separators::All, Some(b'%')) if is_encoded_separator(bytes.get(i + 1..i + 3)) => Some(3),
-                _ => None,
+            let text = rest?;
+            let (piece, after) = match next_separator(text, separators) {
+                Some((at, len)) => (text.get(..at)?, text.get(at.saturating_add(len)..)),
+                None => (text, None),
             };
-            let Some(len) = separator else {
-                i += 1;
-                continue;
-            };
-            let piece = raw.get(start..i).unwrap_or_default();
-            let at_end = i >= bytes.len();
-            start = if at_end { bytes.len() + 1 } else { i + len };
-            i = start;
-            let leading = std::mem::replace(&mut first, false) && piece.is_empty() && !at_end;
+            rest = after;
+            let leading = std::mem::replace(&mut first, false) && piece.is_empty() && after.is_some();
             if !leading {
                 return Some(piece);
             }
         }
     })
+}
+
+/// Where the next separator starts, and how long it is.
+fn next_separator(text: &str, separators: Separators) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .find_map(|(i, &b)| match (separators, b) {
+            (_, b'/') | (Separators::All, b'\\') => Some((i, 1)),
+            (Separators::All, b'%')
+                if is_encoded_separator(bytes.get(i.saturating_add(1)..i.saturating_add(3))) =>
+            {
+                Some((i, 3))
+            }
+            _ => None,
+        })
+}
+
+/// `[false]`, or `[false, true]` when the choice matters.
+fn choices(matters: bool) -> &'static [bool] {
+    match matters {
+        true => &[false, true],
+        false => &[false],
+    }
 }
 
 fn is_encoded_separator(escape: Option<&[u8]>) -> bool {

@@ -16,7 +16,21 @@ enum TemplateSegment {
     Rest,
 }
 
+/// A template as "some path it describes": a parameter may be any segment.
 struct Template(Vec<TemplateSegment>);
+
+/// A template as "every path it describes": a parameter matches only `*` and `**`.
+struct EveryPath<'a>(&'a [TemplateSegment]);
+
+impl Subject for EveryPath<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn may_be(&self, i: usize, lit: &str) -> bool {
+        matches!(self.0.get(i), Some(TemplateSegment::Literal(t)) if t == lit)
+    }
+}
 
 impl Subject for Template {
     fn len(&self) -> usize {
@@ -44,18 +58,26 @@ impl PathRules {
     /// The level an OpenAPI path template such as `/api/items/{id}` may require.
     ///
     /// A `{param}` segment stands for any single segment and `{*rest}` for any number of
-    /// them. The answer is conservative: if any path the template describes is guarded,
-    /// that level is reported, and master wins over access.
-    pub(crate) fn level_for_template(&self, template: &str) -> Option<Level> {
+    /// them. The answer is conservative: the strictest level any path the template
+    /// describes may require. Paths left to the default level are public only when a
+    /// public pattern covers every path the template describes.
+    pub(crate) fn level_for_template(&self, template: &str) -> Level {
         let template = Template(template_segments(template));
         let reaches =
             |patterns: &[PathPattern]| patterns.iter().any(|p| matches_prefix(p.segments(), &template));
         if reaches(self.master()) {
-            Some(Level::Master)
+            Level::Master
         } else if reaches(self.access()) {
-            Some(Level::Access)
+            Level::Access
+        } else if self.default_level() == Level::Public
+            || self
+                .public()
+                .iter()
+                .any(|p| matches_prefix(p.segments(), &EveryPath(&template.0)))
+        {
+            Level::Public
         } else {
-            None
+            self.default_level()
         }
     }
 }
@@ -86,74 +108,94 @@ fn template_segments(template: &str) -> Vec<TemplateSegment> {
 mod tests {
     use super::*;
 
-    fn rules(master: &[&str], access: &[&str]) -> PathRules {
-        PathRules::new(master, access).unwrap()
+    fn only(master: &[&str], access: &[&str]) -> PathRules {
+        with_default(master, access, &[], Level::Public)
+    }
+
+    fn with_default(master: &[&str], access: &[&str], public: &[&str], default: Level) -> PathRules {
+        let strings = |p: &[&str]| p.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let (master, access, public) = (strings(master), strings(access), strings(public));
+        let patterns = super::super::Patterns {
+            master: &master,
+            access: &access,
+            public: &public,
+        };
+        PathRules::new(patterns, default).unwrap()
+    }
+
+    #[test]
+    fn a_template_is_public_under_deny_by_default_only_if_every_path_is() {
+        let rules = with_default(&[], &[], &["/health", "/docs/*"], Level::Access);
+        assert_eq!(rules.level_for_template("/health"), Level::Public);
+        assert_eq!(rules.level_for_template("/health/{part}"), Level::Public);
+        assert_eq!(rules.level_for_template("/docs/{page}"), Level::Public);
+        // `{section}` may be something other than `health`.
+        assert_eq!(rules.level_for_template("/{section}"), Level::Access);
+        assert_eq!(rules.level_for_template("/{*rest}"), Level::Access);
+        assert_eq!(rules.level_for_template("/api/items"), Level::Access);
     }
 
     #[test]
     fn templates_match_like_the_paths_they_describe() {
-        let rules = rules(&["/admin"], &["/api", "/files/*/raw", "/x/**/y"]);
-        assert_eq!(rules.level_for_template("/api/items"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/api/items/{id}"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/admin/stats"), Some(Level::Master));
-        assert_eq!(rules.level_for_template("/apis"), None);
-        assert_eq!(rules.level_for_template("/administrator/{id}"), None);
-        assert_eq!(rules.level_for_template("/health"), None);
-        assert_eq!(rules.level_for_template("/"), None);
-        assert_eq!(rules.level_for_template("/files/{id}/raw"), Some(Level::Access));
+        let rules = only(&["/admin"], &["/api", "/files/*/raw", "/x/**/y"]);
+        assert_eq!(rules.level_for_template("/api/items"), Level::Access);
+        assert_eq!(rules.level_for_template("/api/items/{id}"), Level::Access);
+        assert_eq!(rules.level_for_template("/admin/stats"), Level::Master);
+        assert_eq!(rules.level_for_template("/apis"), Level::Public);
+        assert_eq!(rules.level_for_template("/administrator/{id}"), Level::Public);
+        assert_eq!(rules.level_for_template("/health"), Level::Public);
+        assert_eq!(rules.level_for_template("/"), Level::Public);
+        assert_eq!(rules.level_for_template("/files/{id}/raw"), Level::Access);
         assert_eq!(
             rules.level_for_template("/files/{name}.json/raw/{part}"),
-            Some(Level::Access)
+            Level::Access
         );
-        assert_eq!(rules.level_for_template("/files/{id}"), None);
-        assert_eq!(rules.level_for_template("/files/raw"), None);
-        assert_eq!(rules.level_for_template("/x/y"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/x/{a}/{b}/y"), Some(Level::Access));
+        assert_eq!(rules.level_for_template("/files/{id}"), Level::Public);
+        assert_eq!(rules.level_for_template("/files/raw"), Level::Public);
+        assert_eq!(rules.level_for_template("/x/y"), Level::Access);
+        assert_eq!(rules.level_for_template("/x/{a}/{b}/y"), Level::Access);
         // `{a}` may be `y`.
-        assert_eq!(rules.level_for_template("/x/{a}"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/x/z"), None);
-        assert_eq!(rules.level_for_template("/API/%69tems"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/Admin/{id}"), Some(Level::Master));
-        assert_eq!(rules.level_for_template("//api/./x"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/public/../admin"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/x/{a}"), Level::Access);
+        assert_eq!(rules.level_for_template("/x/z"), Level::Public);
+        assert_eq!(rules.level_for_template("/API/%69tems"), Level::Access);
+        assert_eq!(rules.level_for_template("/Admin/{id}"), Level::Master);
+        assert_eq!(rules.level_for_template("//api/./x"), Level::Access);
+        assert_eq!(rules.level_for_template("/public/../admin"), Level::Master);
     }
 
     #[test]
     fn a_template_parameter_may_stand_for_a_guarded_segment() {
-        let rules = rules(&["/admin"], &["/files/*/raw"]);
+        let rules = only(&["/admin"], &["/files/*/raw"]);
         // `{section}` could be `admin`: the stricter level is reported.
-        assert_eq!(rules.level_for_template("/{section}/stats"), Some(Level::Master));
-        assert_eq!(rules.level_for_template("/{section}"), Some(Level::Master));
+        assert_eq!(rules.level_for_template("/{section}/stats"), Level::Master);
+        assert_eq!(rules.level_for_template("/{section}"), Level::Master);
         // A catch-all may reach anything below it.
-        assert_eq!(rules.level_for_template("/{*path}"), Some(Level::Master));
-        assert_eq!(rules.level_for_template("/files/{*path}"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/static/{*path}"), None);
+        assert_eq!(rules.level_for_template("/{*path}"), Level::Master);
+        assert_eq!(rules.level_for_template("/files/{*path}"), Level::Access);
+        assert_eq!(rules.level_for_template("/static/{*path}"), Level::Public);
     }
 
     #[test]
     fn templates_master_wins_over_access() {
-        let rules = rules(&["/api/admin"], &["/api"]);
-        assert_eq!(rules.level_for_template("/api/{section}"), Some(Level::Master));
-        assert_eq!(rules.level_for_template("/api/{section}/x"), Some(Level::Master));
-        assert_eq!(rules.level_for_template("/api/items/{id}"), Some(Level::Access));
-        assert_eq!(rules.level_for_template("/api"), Some(Level::Access));
-        assert_eq!(PathRules::default().level_for_template("/{*path}"), None);
+        let rules = only(&["/api/admin"], &["/api"]);
+        assert_eq!(rules.level_for_template("/api/{section}"), Level::Master);
+        assert_eq!(rules.level_for_template("/api/{section}/x"), Level::Master);
+        assert_eq!(rules.level_for_template("/api/items/{id}"), Level::Access);
+        assert_eq!(rules.level_for_template("/api"), Level::Access);
+        assert_eq!(only(&[], &[]).level_for_template("/{*path}"), Level::Public);
     }
 
     #[test]
     fn many_double_stars_in_templates_stay_linear() {
         // Backtracking took ~0.3 s for 800 segments and three `**` (fuzzer finding); this
         // is 5,000 segments and six.
-        let rules = rules(&["/**/a/**/a/**/a/**/a/**/a/**/b"], &[]);
+        let rules = only(&["/**/a/**/a/**/a/**/a/**/a/**/b"], &[]);
         let template = format!("{}/c", "/a".repeat(5000));
-        assert_eq!(rules.level_for_template(&template), None);
+        assert_eq!(rules.level_for_template(&template), Level::Public);
         assert_eq!(
             rules.level_for_template(&format!("{template}/{{id}}")),
-            Some(Level::Master)
+            Level::Master
         );
-        assert_eq!(
-            rules.level_for_template(&format!("{template}/b")),
-            Some(Level::Master)
-        );
+        assert_eq!(rules.level_for_template(&format!("{template}/b")), Level::Master);
     }
 }

@@ -34,23 +34,22 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use tower_service::Service;
-
+use http::{Method, Request, Response};
 use http_body::Body;
+use tower_service::Service;
 
 use self::params::{ParamError, Params};
 use crate::{
-    auth::{FastAuth, IssueError, RefreshError},
+    auth::FastAuth,
+    authorize::{self, Refusal},
     body::FullBody,
-    config::TokenMode,
-    error::AuthError,
-    response::{Envelope, envelope_error, retry_after_value},
-    service::access_token,
-    token::{TokenError, TokenPair, check_client_id},
+    credentials,
+    error::{AuthError, IssueError, RefreshError},
+    response::envelope,
+    token::{TokenError, check_client_id},
 };
 
-/// The token endpoints. Obtain it from [`FastAuth::token_router`].
+/// The token endpoints, as a tower `Service`. Obtain it from [`FastAuth::token_router`].
 #[derive(Debug, Clone)]
 pub struct TokenRouter {
     auth: FastAuth,
@@ -59,6 +58,14 @@ pub struct TokenRouter {
 /// The future of [`TokenRouter`].
 pub type TokenRouterFuture =
     Pin<Box<dyn Future<Output = Result<Response<FullBody>, Infallible>> + Send + 'static>>;
+
+impl FastAuth {
+    /// The token endpoints (`{prefix}/token/new`, `/refresh`, `/revoke`, `/logout`) as a
+    /// tower service, to mount at [`token_prefix`](FastAuth::token_prefix).
+    pub fn token_router(&self) -> TokenRouter {
+        TokenRouter { auth: self.clone() }
+    }
+}
 
 #[derive(Clone, Copy)]
 enum Endpoint {
@@ -85,10 +92,6 @@ impl Endpoint {
 }
 
 impl TokenRouter {
-    pub(crate) fn new(auth: FastAuth) -> Self {
-        Self { auth }
-    }
-
     fn endpoint(&self, path: &str) -> Option<Endpoint> {
         let prefix = self.auth.token_prefix();
         let below = path
@@ -103,6 +106,15 @@ impl TokenRouter {
             _ => None,
         }
     }
+}
+
+/// What is left to do once the request has been read.
+enum Job {
+    Done(Response<Bytes>),
+    New,
+    Refresh,
+    Revoke,
+    Logout(Result<String, AuthError>),
 }
 
 impl<B> Service<Request<B>> for TokenRouter
@@ -120,32 +132,34 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let auth = self.auth.clone();
-        let ip = auth.client_address(req.extensions());
+        let shared = auth.shared();
+        let ip = authorize::client_address(shared, req.extensions());
         let query = req.uri().query().map(str::to_owned);
         let from_body = params::in_body(req.method());
-        // Everything that needs the request is read here; the future owns only the job.
+        // Everything that needs the request's head is read here; the future owns the rest.
         let job = match self.endpoint(req.uri().path()) {
-            None => Job::Done(envelope_error(StatusCode::NOT_FOUND, "Not found")),
+            None => Job::Done(envelope::not_found()),
             Some(endpoint) if !endpoint.allows(req.method()) => {
-                let mut r = envelope_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static(endpoint.allow_header()));
-                Job::Done(r)
+                Job::Done(envelope::method_not_allowed(endpoint.allow_header()))
             }
             Some(endpoint @ (Endpoint::New | Endpoint::Revoke)) => {
-                match auth.check_master_limited(req.headers(), ip) {
-                    Err((e, retry_after)) => Job::Done(refusal(e, retry_after)),
+                match authorize::check_master(shared, req.headers(), ip) {
+                    Err(refusal) => Job::Done(refused(refusal)),
                     Ok(()) if matches!(endpoint, Endpoint::New) => Job::New,
                     Ok(()) => Job::Revoke,
                 }
             }
-            Some(endpoint @ (Endpoint::Refresh | Endpoint::Logout)) => match auth.check_not_locked_out(ip) {
-                Err((e, retry_after)) => Job::Done(refusal(e, Some(retry_after))),
-                Ok(()) if matches!(endpoint, Endpoint::Refresh) => Job::Refresh,
-                Ok(()) => Job::Logout(access_token(&req, false).and_then(|t| {
-                    String::from_utf8(t.into_owned()).map_err(|_| AuthError::InvalidAccessToken)
-                })),
-            },
+            Some(endpoint @ (Endpoint::Refresh | Endpoint::Logout)) => {
+                match authorize::check_not_locked_out(shared, ip, crate::paths::Level::Access) {
+                    Err(refusal) => Job::Done(refused(refusal)),
+                    Ok(()) if matches!(endpoint, Endpoint::Refresh) => Job::Refresh,
+                    Ok(()) => Job::Logout(
+                        credentials::access_token(req.uri(), req.headers(), false).and_then(|t| {
+                            String::from_utf8(t.into_owned()).map_err(|_| AuthError::InvalidAccessToken)
+                        }),
+                    ),
+                }
+            }
         };
         let (parts, body) = req.into_parts();
         Box::pin(async move {
@@ -173,74 +187,61 @@ where
     }
 }
 
+fn refused(refusal: Refusal) -> Response<Bytes> {
+    tracing::debug!(
+        target: "fastauth",
+        outcome = "denied",
+        reason = refusal.error.reason(),
+        "token endpoint refused"
+    );
+    envelope::refusal(refusal.error, refusal.retry_after)
+}
+
 fn bad_params(error: ParamError) -> Response<Bytes> {
     match error {
-        ParamError::UnsupportedContentType => {
-            envelope_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported content type")
-        }
-        ParamError::TooLarge => envelope_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
-        ParamError::Malformed => envelope_error(StatusCode::BAD_REQUEST, "Malformed request body"),
+        ParamError::UnsupportedContentType => envelope::unsupported_content_type(),
+        ParamError::TooLarge => envelope::body_too_large(),
+        ParamError::Malformed => envelope::bad_request("Malformed request body"),
     }
-}
-
-enum Job {
-    Done(Response<Bytes>),
-    New,
-    Refresh,
-    Revoke,
-    Logout(Result<String, AuthError>),
-}
-
-/// A refusal in the envelope, with `Retry-After` for a locked-out address.
-fn refusal(error: AuthError, retry_after: Option<std::time::Duration>) -> Response<Bytes> {
-    tracing::debug!(target: "fastauth", outcome = "denied", reason = error.reason(), "token endpoint refused");
-    let mut r = envelope_error(error.status(), error.message());
-    if let Some(after) = retry_after {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, retry_after_value(after));
-    }
-    r
 }
 
 async fn new_token(auth: &FastAuth, client_id: Option<&str>) -> Response<Bytes> {
     match auth.issue(client_id).await {
-        Ok(pair) => generated(pair),
-        Err(IssueError::InvalidClientId) => envelope_error(StatusCode::BAD_REQUEST, "Invalid client_id"),
-        Err(IssueError::Store) => store_unavailable(),
+        Ok(pair) => envelope::token_pair(pair),
+        Err(IssueError::InvalidClientId) => envelope::bad_request("Invalid client_id"),
+        Err(IssueError::Store) => envelope::store_unavailable(),
     }
 }
 
 async fn refresh_token(auth: &FastAuth, ip: Option<IpAddr>, token: Option<&str>) -> Response<Bytes> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return envelope_error(StatusCode::BAD_REQUEST, "Missing refresh_token");
+        return envelope::bad_request("Missing refresh_token");
     };
     match auth.refresh(token).await {
-        Ok(pair) => generated(pair),
-        Err(RefreshError::Invalid(TokenError::Expired)) => {
-            envelope_error(StatusCode::UNAUTHORIZED, "Refresh token expired")
-        }
+        Ok(pair) => envelope::token_pair(pair),
+        Err(RefreshError::Invalid(TokenError::Expired)) => envelope::unauthorized("Refresh token expired"),
         Err(RefreshError::Invalid(_) | RefreshError::Stale) => {
-            auth.record_failure(ip);
-            envelope_error(StatusCode::UNAUTHORIZED, "Invalid refresh token")
+            authorize::record_failure(auth.shared(), ip);
+            envelope::unauthorized("Invalid refresh token")
         }
-        Err(RefreshError::Store) => store_unavailable(),
+        Err(RefreshError::Store) => envelope::store_unavailable(),
     }
 }
 
 async fn revoke(auth: &FastAuth, query: Option<&str>) -> Response<Bytes> {
-    if auth.mode() == TokenMode::Stateless {
-        return envelope_error(StatusCode::CONFLICT, "Revocation requires stored mode");
+    if auth.store().is_none() {
+        return envelope::revocation_needs_stored_mode();
     }
     let params = Params::from_query(query).unwrap_or_default();
     let Some(client_id) = params.get("client_id").filter(|id| check_client_id(id).is_ok()) else {
-        return envelope_error(StatusCode::BAD_REQUEST, "Invalid client_id");
+        return envelope::bad_request("Invalid client_id");
     };
-    revoke_and_answer(auth, client_id.to_owned(), "Tokens revoked").await
+    revoke_and_answer(auth, client_id, "Tokens revoked").await
 }
 
 async fn logout(auth: &FastAuth, ip: Option<IpAddr>, token: Result<String, AuthError>) -> Response<Bytes> {
-    if auth.mode() == TokenMode::Stateless {
-        return envelope_error(StatusCode::CONFLICT, "Revocation requires stored mode");
+    if auth.store().is_none() {
+        return envelope::revocation_needs_stored_mode();
     }
     let claims = match token {
         Ok(token) => auth.verify_access(&token).await,
@@ -248,56 +249,26 @@ async fn logout(auth: &FastAuth, ip: Option<IpAddr>, token: Result<String, AuthE
     };
     let claims = match claims {
         Ok(claims) => claims,
-        Err(AuthError::StoreUnavailable) => return store_unavailable(),
+        Err(AuthError::StoreUnavailable) => return envelope::store_unavailable(),
         Err(e) => {
             if e != AuthError::MissingAccessToken {
-                auth.record_failure(ip);
+                authorize::record_failure(auth.shared(), ip);
             }
-            return refusal(e, None);
+            return refused(Refusal {
+                error: e,
+                level: crate::paths::Level::Access,
+                retry_after: None,
+            });
         }
     };
-    revoke_and_answer(auth, claims.client_id, "Logged out").await
+    revoke_and_answer(auth, claims.client_id(), "Logged out").await
 }
 
 /// Revokes `client_id`'s tokens and answers with `message`, or 503 if the store failed
 /// (`FastAuth::revoke` logs the cause).
-async fn revoke_and_answer(auth: &FastAuth, client_id: String, message: &str) -> Response<Bytes> {
-    match auth.revoke(&client_id).await {
-        Ok(()) => revoked(message, client_id),
-        Err(_) => store_unavailable(),
+async fn revoke_and_answer(auth: &FastAuth, client_id: &str, message: &str) -> Response<Bytes> {
+    match auth.revoke(client_id).await {
+        Ok(()) => envelope::revoked(message, client_id),
+        Err(_) => envelope::store_unavailable(),
     }
-}
-
-fn revoked(message: &str, client_id: String) -> Response<Bytes> {
-    #[derive(serde::Serialize)]
-    struct Revoked {
-        client_id: String,
-    }
-    Envelope {
-        status: "success",
-        message,
-        code: 200,
-        data: Some(Revoked { client_id }),
-    }
-    .into_response()
-}
-
-fn store_unavailable() -> Response<Bytes> {
-    let mut r = envelope_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        AuthError::StoreUnavailable.message(),
-    );
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    r
-}
-
-fn generated(pair: TokenPair) -> Response<Bytes> {
-    Envelope {
-        status: "success",
-        message: "Token generated",
-        code: 200,
-        data: Some(pair),
-    }
-    .into_response()
 }

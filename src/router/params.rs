@@ -121,7 +121,7 @@ fn has_duplicate(pairs: &[(String, String)]) -> bool {
     pairs
         .iter()
         .enumerate()
-        .any(|(i, (name, _))| pairs.iter().skip(i + 1).any(|(other, _)| other == name))
+        .any(|(i, (name, _))| pairs.iter().take(i).any(|(other, _)| other == name))
 }
 
 async fn read_limited<B: Body>(body: B) -> Result<Bytes, ParamError> {

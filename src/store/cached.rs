@@ -7,7 +7,10 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use fastauth::{CachedTokenStore, FastAuth, HttpTokenStore};
+//! use fastauth::{
+//!     FastAuth,
+//!     store::{CachedTokenStore, HttpTokenStore},
+//! };
 //!
 //! # fn main() -> Result<(), fastauth::ConfigError> {
 //! let store = CachedTokenStore::builder(HttpTokenStore::new("http://127.0.0.1:6789/mydb/data")?)
@@ -16,6 +19,7 @@
 //!     .negative_ttl(Duration::from_secs(1))
 //!     .build();
 //! let auth = FastAuth::builder()
+//!     .ignore_environment()
 //!     .cryptography_key("an example key of at least thirty-two bytes")
 //!     .access_paths(["/api"])
 //!     .store(store)
@@ -140,7 +144,10 @@ impl<S> CachedTokenStoreBuilder<S> {
         let shards = SHARDS.min(self.max_entries).max(1);
         let shards = (0..shards)
             .map(|i| {
-                let capacity = self.max_entries / shards + usize::from(i < self.max_entries % shards);
+                // `shards` is at least 1.
+                let share = self.max_entries.checked_div(shards).unwrap_or(0);
+                let remainder = self.max_entries.checked_rem(shards).unwrap_or(0);
+                let capacity = share.saturating_add(usize::from(i < remainder));
                 RwLock::new(Shard::new(capacity))
             })
             .collect();
@@ -211,7 +218,12 @@ impl<S> CachedTokenStore<S> {
         for &byte in tail {
             h = (h ^ u64::from(byte)).wrapping_mul(K).rotate_left(29);
         }
-        &self.shards[(h % self.shards.len() as u64) as usize]
+        let index = h.checked_rem(self.shards.len() as u64).unwrap_or(0) as usize;
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "the index is below the shard count, which build() makes at least 1"
+        )]
+        &self.shards[index]
     }
 
     fn write(&self, client_id: &str) -> RwLockWriteGuard<'_, Shard> {
@@ -386,7 +398,7 @@ impl Shard {
             return;
         };
         let stamp = self.next_stamp;
-        self.next_stamp += 1;
+        self.next_stamp = self.next_stamp.wrapping_add(1);
         let entry = Entry {
             value,
             expires,
@@ -408,7 +420,7 @@ impl Shard {
             }
         }
         // Re-inserted and removed keys leave stale records behind; keep `order` bounded.
-        if self.order.len() > 2 * self.capacity + 16 {
+        if self.order.len() > self.capacity.saturating_mul(2).saturating_add(16) {
             let map = &self.map;
             self.order
                 .retain(|(key, stamp)| map.get(key).is_some_and(|e| e.stamp == *stamp));

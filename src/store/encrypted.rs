@@ -18,10 +18,14 @@ use crate::{
 /// new needs to be kept secret.
 ///
 /// ```
-/// use fastauth::{FastAuth, MemoryTokenStore, store::EncryptedStore};
+/// use fastauth::{
+///     FastAuth,
+///     store::{EncryptedStore, MemoryTokenStore},
+/// };
 ///
 /// let key = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
 /// let auth = FastAuth::builder()
+///     .ignore_environment()
 ///     .cryptography_key(key)
 ///     .access_paths(["/api"])
 ///     .store(EncryptedStore::with_key(MemoryTokenStore::new(), key)?)
@@ -130,7 +134,13 @@ impl Field {
 /// `<field>\0<client_id>`: a client id cannot contain a NUL (control characters are
 /// refused), so no two (field, client) pairs share associated data.
 fn aad(field: Field, client_id: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(field.name().len() + 1 + client_id.len());
+    let mut aad = Vec::with_capacity(
+        field
+            .name()
+            .len()
+            .saturating_add(1)
+            .saturating_add(client_id.len()),
+    );
     aad.extend_from_slice(field.name().as_bytes());
     aad.push(0);
     aad.extend_from_slice(client_id.as_bytes());
@@ -183,7 +193,7 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt};
 
     use super::*;
-    use crate::{FastAuth, MemoryTokenStore, TokenMode, crypto::SEALED_PREFIX};
+    use crate::{FastAuth, TokenMode, crypto::SEALED_PREFIX, store::MemoryTokenStore};
 
     const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
 
@@ -198,7 +208,7 @@ mod tests {
 
     /// Real tokens, so that "does not contain" is checked against realistic values.
     fn tokens(client_id: &str) -> StoredTokens {
-        let pair = codec_auth().codec().issue_pair(client_id).unwrap();
+        let pair = crate::hooks::codec(&codec_auth()).issue_pair(client_id).unwrap();
         StoredTokens {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
@@ -374,7 +384,7 @@ mod tests {
             .ignore_environment()
             .cryptography_key(KEY)
             .access_paths(["/api"])
-            .mode(TokenMode::Stored)
+            .token_mode(TokenMode::Stored)
             .store(store)
             .build()
             .unwrap()
@@ -387,7 +397,7 @@ mod tests {
                 Ok::<_, Infallible>(Response::new(String::from("inner")))
             });
         let req = Request::get("/api/items")
-            .header(crate::ACCESS_TOKEN_HEADER, access_token)
+            .header("access-token", access_token)
             .body(String::new())
             .unwrap();
         svc.oneshot(req).await.unwrap().status()

@@ -194,7 +194,7 @@ impl HttpTokenStore {
             .await
             .map_err(|e| StoreError::with_source(format!("{what}: reading the response failed"), e))?
         {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            if bytes.len().saturating_add(chunk.len()) > MAX_RESPONSE_BYTES {
                 return Err(StoreError::new(format!(
                     "{what}: response larger than {MAX_RESPONSE_BYTES} bytes"
                 )));

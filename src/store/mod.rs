@@ -11,21 +11,21 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::StoreError;
+pub use crate::error::StoreError;
 
-pub mod cached;
-pub mod encrypted;
-pub mod http;
-pub mod memory;
+mod cached;
+mod encrypted;
+mod http;
+mod memory;
 #[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub mod redis;
+mod redis;
+pub(crate) mod rotation_lock;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{
-    DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisTokenStore,
-    RedisTokenStoreBuilder,
+    DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, DEFAULT_REDIS_TTL,
+    RedisTokenStore, RedisTokenStoreBuilder,
 };
 pub use cached::{
     CachedTokenStore, CachedTokenStoreBuilder, DEFAULT_CACHE_MAX_ENTRIES, DEFAULT_CACHE_NEGATIVE_TTL,

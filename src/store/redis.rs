@@ -10,10 +10,12 @@ use async_trait::async_trait;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::{Rotation, StoredTokens, TokenStore};
-use crate::{config::DEFAULT_REFRESH_LIFETIME, error::StoreError};
+use crate::error::StoreError;
 
 /// The default key prefix.
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "fastauth:tokens";
+/// Default time a stored pair lives: 365 days, the default refresh token lifetime.
+pub const DEFAULT_REDIS_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The default bound on one store call, waiting for a reconnection included.
 pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default bound on one attempt to open the connection.
@@ -78,7 +80,7 @@ return 1
 /// key splits back into prefix and client at its last `:`.
 ///
 /// Every write sets the key to expire after the configured TTL (default
-/// [`DEFAULT_REFRESH_LIFETIME`], 365 days): set it to the refresh token lifetime of
+/// [`DEFAULT_REDIS_TTL`], 365 days): set it to the refresh token lifetime of
 /// the [`FastAuth`](crate::FastAuth) that uses the store, since a pair whose refresh
 /// token has expired can never be used again. Revoking deletes the key.
 ///
@@ -174,7 +176,7 @@ impl RedisTokenStoreBuilder {
     }
 
     /// How long a stored pair lives after its last write (default
-    /// [`DEFAULT_REFRESH_LIFETIME`]). Use the refresh token lifetime.
+    /// [`DEFAULT_REDIS_TTL`]). Use the refresh token lifetime.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -277,7 +279,7 @@ impl RedisTokenStore {
         RedisTokenStoreBuilder {
             url: url.into(),
             key_prefix: DEFAULT_REDIS_KEY_PREFIX.to_owned(),
-            ttl: DEFAULT_REFRESH_LIFETIME,
+            ttl: DEFAULT_REDIS_TTL,
             timeout: DEFAULT_REDIS_TIMEOUT,
             connect_timeout: DEFAULT_REDIS_CONNECT_TIMEOUT,
         }

@@ -19,3 +19,8 @@ pub fn builder() -> fastauth::FastAuthBuilder {
         .ignore_environment()
         .cryptography_key(KEY)
 }
+
+/// [`builder`] in stored mode, the pairs in memory.
+pub fn stored() -> fastauth::FastAuthBuilder {
+    builder().store(fastauth::store::MemoryTokenStore::new())
+}

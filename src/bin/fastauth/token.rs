@@ -7,20 +7,20 @@ use std::{
 };
 
 use fastauth::{
-    ConfigError, FastAuth, TokenMode,
-    token::{Claims, TokenError, TokenType},
+    Claims, ConfigError, FastAuth, TokenMode,
+    hooks::TokenCodec,
+    token::{TokenError, TokenType},
 };
 use serde_json::{Value, json};
 
 use crate::{InspectArgs, KeyArgs, NewArgs, failure::Failure};
 
 pub fn new(args: NewArgs) -> Result<(), Failure> {
-    let auth = configure(&args.key, args.access_lifetime, args.refresh_lifetime)?;
-    let pair = auth
-        .codec()
+    let (codec, mode) = configure(&args.key, args.access_lifetime, args.refresh_lifetime)?;
+    let pair = codec
         .issue_pair(&args.client_id)
         .map_err(|e| Failure::Usage(format!("cannot issue a pair for this --client-id: {e}")))?;
-    if auth.mode() == TokenMode::Stored {
+    if mode == TokenMode::Stored {
         eprintln!(
             "fastauth: note: the pair is not saved to any token store; a stored-mode service \
              accepts it only once it is saved for client {:?}",
@@ -42,8 +42,7 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
     } else {
         args.token
     };
-    let auth = configure(&args.key, None, None)?;
-    let codec = auth.codec();
+    let (codec, _) = configure(&args.key, None, None)?;
     let claims = match codec.verify(&token, TokenType::Access) {
         Err(TokenError::WrongType) => codec.verify(&token, TokenType::Refresh),
         verified => verified,
@@ -53,21 +52,18 @@ pub fn inspect(args: InspectArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A `FastAuth` with only what the codec needs: the key and the lifetimes. Path rules
-/// are left out, so a configuration file whose master token comes from elsewhere
-/// still works here.
+/// Only what the codec needs: the key and the lifetimes (and the configured mode, for
+/// the note on stored mode). Path rules, stores and the master token are left out, so
+/// a service's configuration file works here as it is.
 fn configure(
     key: &KeyArgs,
     access_lifetime: Option<u64>,
     refresh_lifetime: Option<u64>,
-) -> Result<FastAuth, Failure> {
+) -> Result<(TokenCodec, TokenMode), Failure> {
     let mut builder = match &key.config {
         Some(path) => FastAuth::from_file(path).map_err(config_failure)?,
         None => FastAuth::builder(),
     };
-    builder = builder
-        .master_paths(Vec::<String>::new())
-        .access_paths(Vec::<String>::new());
     if let Some(key) = &key.key {
         builder = builder.cryptography_key(key);
     }
@@ -77,7 +73,7 @@ fn configure(
     if let Some(secs) = refresh_lifetime {
         builder = builder.refresh_token_lifetime(Duration::from_secs(secs));
     }
-    builder.build().map_err(config_failure)
+    fastauth::hooks::build_codec(builder).map_err(config_failure)
 }
 
 fn config_failure(e: ConfigError) -> Failure {
@@ -105,10 +101,10 @@ fn reason(e: TokenError) -> String {
 fn describe(claims: &Claims, now: u64) -> Value {
     let mut out = serde_json::to_value(claims).unwrap_or_else(|_| json!({}));
     if let Value::Object(map) = &mut out {
-        let left = claims.exp.saturating_sub(now);
+        let left = claims.expires_at().saturating_sub(now);
         map.insert("valid".into(), Value::Bool(true));
-        map.insert("issued_at".into(), Value::String(rfc3339(claims.iat)));
-        map.insert("expires_at".into(), Value::String(rfc3339(claims.exp)));
+        map.insert("issued_at".into(), Value::String(rfc3339(claims.issued_at())));
+        map.insert("expires_at".into(), Value::String(rfc3339(claims.expires_at())));
         map.insert("expires_in_secs".into(), Value::from(left));
         map.insert("expires_in".into(), Value::String(human(left)));
     }

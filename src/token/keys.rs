@@ -15,7 +15,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
-use crate::{config::MIN_KEY_LEN, error::ConfigError, token::TokenError, verify::FastVerifier};
+use super::{TokenError, verifier::FastVerifier};
+use crate::{crypto::MIN_KEY_LEN, error::ConfigError};
 
 /// Header members that are refused wherever they appear.
 const FORBIDDEN_HEADER_MEMBERS: [&str; 5] = ["jku", "jwk", "x5u", "x5c", "crit"];
@@ -29,9 +30,10 @@ pub(crate) struct VerifyingKey {
 }
 
 pub(crate) struct KeyRing {
-    /// Index of the signing key in `verifying`.
-    signing: usize,
-    verifying: Vec<VerifyingKey>,
+    /// Signs, and verifies.
+    current: VerifyingKey,
+    /// Only verify.
+    previous: Vec<VerifyingKey>,
 }
 
 /// The header this crate writes: PyJWT's byte for byte when there is no `kid`.
@@ -74,7 +76,7 @@ impl KeyRing {
         previous: &[(Option<String>, String)],
         leeway: u64,
     ) -> Result<Self, ConfigError> {
-        let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(1 + previous.len());
+        let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(previous.len().saturating_add(1));
         let keys = std::iter::once((current_kid, current))
             .chain(previous.iter().map(|(kid, key)| (kid.as_deref(), key.as_str())));
         for (kid, key) in keys {
@@ -96,30 +98,40 @@ impl KeyRing {
             verifying.push(VerifyingKey {
                 kid: kid.map(str::to_owned),
                 header_b64: URL_SAFE_NO_PAD.encode(header_json(kid)),
-                fast: FastVerifier::new(key.as_bytes(), leeway),
+                fast: FastVerifier::new(key.as_bytes(), leeway).ok_or_else(|| ConfigError::InvalidValue {
+                    field: "cryptography_key",
+                    reason: "not usable as an HMAC-SHA256 key".into(),
+                })?,
                 decoding: DecodingKey::from_secret(key.as_bytes()),
             });
         }
+        let mut keys = verifying.into_iter();
+        let current = keys.next().ok_or(ConfigError::MissingKey)?;
         Ok(Self {
-            signing: 0,
-            verifying,
+            current,
+            previous: keys.collect(),
         })
+    }
+
+    /// Every key that verifies, the current one first.
+    fn verifying(&self) -> impl Iterator<Item = &VerifyingKey> {
+        std::iter::once(&self.current).chain(&self.previous)
     }
 
     /// The key that signs: its HMAC key schedule is prepared once, so issuing does not
     /// hash the key into the pads again for every token.
     pub(crate) fn signing(&self) -> &FastVerifier {
-        &self.verifying[self.signing].fast
+        &self.current.fast
     }
 
     /// The header segment of tokens this ring issues.
     pub(crate) fn signing_header_b64(&self) -> &str {
-        &self.verifying[self.signing].header_b64
+        &self.current.header_b64
     }
 
     /// The key whose canonical header is exactly `segment`, if any (the fast path).
     pub(crate) fn by_canonical_header(&self, segment: &str) -> Option<&VerifyingKey> {
-        self.verifying.iter().find(|v| v.header_b64 == segment)
+        self.verifying().find(|v| v.header_b64 == segment)
     }
 
     /// Applies the header policy and finds the key the header names.
@@ -142,8 +154,7 @@ impl KeyRing {
             Some(Value::String(kid)) => Some(kid.as_str()),
             Some(_) => return Err(TokenError::Malformed),
         };
-        self.verifying
-            .iter()
+        self.verifying()
             .find(|v| v.kid.as_deref() == kid)
             .ok_or(TokenError::UnknownKey)
     }

@@ -80,10 +80,10 @@ impl TokenCache {
         let key = self.key(token)?;
         // A poisoned lock only means another thread panicked while holding it; the map
         // itself is never left half-updated by the code below.
-        let shard = self.shard(key).read().unwrap_or_else(|e| e.into_inner());
+        let shard = self.shard(key)?.read().unwrap_or_else(|e| e.into_inner());
         let entry = shard.entries.get(&key)?;
         if !constant_time_eq_bytes(entry.token.as_bytes(), token)
-            || entry.claims.exp < now.saturating_sub(self.leeway)
+            || entry.claims.expires_at() < now.saturating_sub(self.leeway)
         {
             return None;
         }
@@ -98,13 +98,16 @@ impl TokenCache {
         if token.len() > MAX_CACHED_TOKEN_LEN {
             return;
         }
-        let mut shard = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
+        let Some(shard) = self.shard(key) else {
+            return;
+        };
+        let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
         let Shard { entries, swept_at } = &mut *shard;
         if entries.len() >= self.per_shard && !entries.contains_key(&key) {
             if *swept_at != now {
                 *swept_at = now;
                 let oldest_valid = now.saturating_sub(self.leeway);
-                entries.retain(|_, entry| entry.claims.exp >= oldest_valid);
+                entries.retain(|_, entry| entry.claims.expires_at() >= oldest_valid);
             }
             if entries.len() >= self.per_shard
                 && let Some(&victim) = entries.keys().next()
@@ -130,9 +133,9 @@ impl TokenCache {
             .sum()
     }
 
-    fn shard(&self, key: u64) -> &RwLock<Shard> {
+    fn shard(&self, key: u64) -> Option<&RwLock<Shard>> {
         // The map uses the low bits: pick the shard from others.
-        &self.shards[(key >> 40) as usize & (SHARDS - 1)]
+        self.shards.get((key >> 40) as usize & (SHARDS - 1))
     }
 
     /// A keyed hash of the signature's first 16 characters. An HS256 signature is 43
@@ -142,7 +145,7 @@ impl TokenCache {
     fn key(&self, token: &[u8]) -> Option<u64> {
         // The signature is the last 43 characters, after a dot (no search needed).
         let at = token.len().checked_sub(SIGNATURE_LEN + 1)?;
-        let (dot, signature) = token[at..].split_first()?;
+        let (dot, signature) = token.get(at..)?.split_first()?;
         if *dot != b'.' {
             return None;
         }
@@ -150,7 +153,8 @@ impl TokenCache {
         let (second, _) = rest.split_first_chunk::<8>()?;
         let a = u64::from_le_bytes(*first) ^ self.seeds[0];
         let b = u64::from_le_bytes(*second) ^ self.seeds[1];
-        let product = u128::from(a) * u128::from(b);
+        // A 64×64 → 128-bit multiply cannot overflow.
+        let product = u128::from(a).wrapping_mul(u128::from(b));
         Some((product as u64) ^ ((product >> 64) as u64))
     }
 }
@@ -182,13 +186,13 @@ mod tests {
     use crate::token::TokenType;
 
     fn claims(client_id: &str, exp: u64) -> Claims {
-        Claims {
+        Claims::new(crate::token::ClaimsData {
             client_id: client_id.to_owned(),
             token_type: TokenType::Access,
             exp,
             iat: 0,
             jti: None,
-        }
+        })
     }
 
     const TOKEN: &str =

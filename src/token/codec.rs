@@ -1,69 +1,17 @@
-//! HS256 tokens: the claims, issuing a pair, verifying one.
-//!
-//! The wire format is fastauth-api's: header `{"alg":"HS256","typ":"JWT"}`, claims
-//! `{"client_id":…,"type":"access"|"refresh","exp":…,"iat":…}`, and the HMAC key is the
-//! UTF-8 bytes of the configured key string (not base64-decoded), so a Python and a Rust
-//! deployment sharing one `CRYPTOGRAPHY_KEY` accept each other's tokens.
+//! The token codec: signs pairs with the current key, verifies with any configured key.
 
-use std::{
-    fmt,
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{fmt, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::{
+use super::{
+    Claims, ClaimsData, MAX_TOKEN_LEN, TokenError, TokenPair, TokenType, check_client_id,
     keys::KeyRing,
-    verify::{Fast, split},
+    now_secs, random_token_id,
+    verifier::{Fast, split},
 };
-
-/// Tokens longer than this are refused before any decoding work.
-pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-
-/// The longest accepted `client_id`, in bytes.
-pub const MAX_CLIENT_ID_LEN: usize = 256;
-
-/// The two kinds of token fastauth issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenType {
-    /// Grants access to access-level paths.
-    Access,
-    /// Can only be exchanged for a new pair at `/auth/token/refresh`.
-    Refresh,
-}
-
-impl fmt::Display for TokenType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TokenType::Access => "access",
-            TokenType::Refresh => "refresh",
-        })
-    }
-}
-
-/// The validated claims of a token. The layer puts them in the request extensions,
-/// where handlers find them (with the `axum` feature, as an extractor).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The client the token was issued to.
-    pub client_id: String,
-    /// `access` or `refresh`.
-    #[serde(rename = "type")]
-    pub token_type: TokenType,
-    /// Expiry, seconds since the Unix epoch.
-    pub exp: u64,
-    /// Issued at, seconds since the Unix epoch.
-    pub iat: u64,
-    /// A random token id. fastauth adds it so that two pairs issued to one client in the
-    /// same second differ (otherwise a rotation could hand back the very token it
-    /// revokes); tokens minted by fastauth-api have none, and are accepted without it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
-}
 
 /// Claims as found on the wire: `type` is checked by hand so that an unknown type is
 /// reported as the wrong type, not as a malformed token.
@@ -78,72 +26,6 @@ struct WireClaims {
     #[serde(default)]
     jti: Option<String>,
 }
-
-/// A freshly issued access and refresh token for one client.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenPair {
-    /// The client both tokens belong to.
-    pub client_id: String,
-    /// The access token.
-    pub access_token: String,
-    /// The refresh token.
-    pub refresh_token: String,
-}
-
-impl fmt::Debug for TokenPair {
-    // Tokens are credentials: they never reach a log through `{:?}`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenPair")
-            .field("client_id", &self.client_id)
-            .field("access_token", &"<redacted>")
-            .field("refresh_token", &"<redacted>")
-            .finish()
-    }
-}
-
-/// Why a token was not accepted. The `Display` texts are this crate's own and never
-/// carry the token or a library's internal message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TokenError {
-    /// Not a well-formed JWT of the expected shape (including oversized tokens).
-    Malformed,
-    /// A header `alg` other than HS256 (including `none`).
-    UnsupportedAlgorithm,
-    /// The signature does not match the configured key.
-    InvalidSignature,
-    /// `exp` is missing.
-    MissingExpiry,
-    /// `exp` has passed.
-    Expired,
-    /// `nbf` is in the future.
-    NotYetValid,
-    /// The token's `type` is not the one this use requires.
-    WrongType,
-    /// The `client_id` claim is empty or too long.
-    InvalidClientId,
-    /// The header's `kid` names no configured key (or the token has no `kid` and every
-    /// configured key has one).
-    UnknownKey,
-}
-
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TokenError::Malformed => "malformed token",
-            TokenError::UnsupportedAlgorithm => "unsupported algorithm",
-            TokenError::InvalidSignature => "invalid signature",
-            TokenError::MissingExpiry => "missing exp claim",
-            TokenError::Expired => "token expired",
-            TokenError::NotYetValid => "token not yet valid",
-            TokenError::WrongType => "wrong token type",
-            TokenError::InvalidClientId => "invalid client_id",
-            TokenError::UnknownKey => "unknown key id",
-        })
-    }
-}
-
-impl std::error::Error for TokenError {}
 
 /// Issues HS256 tokens with the current key and verifies them with any configured key.
 #[derive(Clone)]
@@ -200,20 +82,17 @@ impl TokenCodec {
     pub fn issue_pair(&self, client_id: &str) -> Result<TokenPair, TokenError> {
         check_client_id(client_id)?;
         let now = now_secs();
-        let access = self.sign(&Claims {
-            client_id: client_id.to_owned(),
-            token_type: TokenType::Access,
-            exp: now.saturating_add(self.access_lifetime.as_secs()),
-            iat: now,
-            jti: Some(random_token_id()),
-        })?;
-        let refresh = self.sign(&Claims {
-            client_id: client_id.to_owned(),
-            token_type: TokenType::Refresh,
-            exp: now.saturating_add(self.refresh_lifetime.as_secs()),
-            iat: now,
-            jti: Some(random_token_id()),
-        })?;
+        let claims = |token_type, lifetime: Duration| {
+            Claims::new(ClaimsData {
+                client_id: client_id.to_owned(),
+                token_type,
+                exp: now.saturating_add(lifetime.as_secs()),
+                iat: now,
+                jti: Some(random_token_id()),
+            })
+        };
+        let access = self.sign(&claims(TokenType::Access, self.access_lifetime))?;
+        let refresh = self.sign(&claims(TokenType::Refresh, self.refresh_lifetime))?;
         Ok(TokenPair {
             client_id: client_id.to_owned(),
             access_token: access,
@@ -227,7 +106,8 @@ impl TokenCodec {
     pub fn sign(&self, claims: &Claims) -> Result<String, TokenError> {
         let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Malformed)?;
         let header = self.keys.signing_header_b64();
-        let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 48);
+        let encoded = payload.len().div_ceil(3).saturating_mul(4);
+        let mut token = String::with_capacity(header.len().saturating_add(encoded).saturating_add(48));
         token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
@@ -271,13 +151,13 @@ impl TokenCodec {
             return Err(TokenError::WrongType);
         }
         check_client_id(&client_id)?;
-        Ok(Claims {
+        Ok(Claims::new(ClaimsData {
             client_id,
             token_type,
             exp,
             iat,
             jti,
-        })
+        }))
     }
 
     /// The reference path: the header policy and key selection of `KeyRing::resolve`,
@@ -303,13 +183,13 @@ impl TokenCodec {
             return Err(TokenError::WrongType);
         }
         check_client_id(&c.client_id)?;
-        Ok(Claims {
+        Ok(Claims::new(ClaimsData {
             client_id: c.client_id,
             token_type,
             exp: c.exp,
             iat: c.iat,
             jti: c.jti,
-        })
+        }))
     }
 }
 
@@ -334,80 +214,10 @@ fn map_jwt_error(kind: &ErrorKind) -> TokenError {
     }
 }
 
-/// A `client_id` must be non-empty, at most [`MAX_CLIENT_ID_LEN`] bytes and free of
-/// control and Unicode format characters (it ends up in URLs, logs and store keys).
-pub fn check_client_id(client_id: &str) -> Result<(), TokenError> {
-    if client_id.is_empty()
-        || client_id.len() > MAX_CLIENT_ID_LEN
-        || client_id.chars().any(|c| c.is_control() || is_format_char(c))
-    {
-        Err(TokenError::InvalidClientId)
-    } else {
-        Ok(())
-    }
-}
-
-/// Unicode format characters (general category Cf, Unicode 15.1): invisible, and some
-/// (bidi overrides, isolates) reorder the text around them, so an id shown in a log or an
-/// admin page could read as another one.
-fn is_format_char(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0xAD | 0x600..=0x605
-            | 0x61C
-            | 0x6DD
-            | 0x70F
-            | 0x890..=0x891
-            | 0x8E2
-            | 0x180E
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x2064
-            | 0x2066..=0x206F
-            | 0xFEFF
-            | 0xFFF9..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0001
-            | 0xE0020..=0xE007F
-    )
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// 128 random bits, URL-safe base64 (22 characters).
-fn random_token_id() -> String {
-    let bytes: [u8; 16] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A random UUIDv4 in its hyphenated form, as Python's `str(uuid.uuid4())`.
-pub(crate) fn random_client_id() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::MAX_CLIENT_ID_LEN;
 
     const TEST_KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
 
@@ -432,10 +242,10 @@ mod tests {
         let c = codec();
         let pair = c.issue_pair("client-1").unwrap();
         let access = c.verify(&pair.access_token, TokenType::Access).unwrap();
-        assert_eq!(access.client_id, "client-1");
-        assert_eq!(access.exp - access.iat, 2_592_000);
+        assert_eq!(access.client_id(), "client-1");
+        assert_eq!(access.expires_at() - access.issued_at(), 2_592_000);
         let refresh = c.verify(&pair.refresh_token, TokenType::Refresh).unwrap();
-        assert_eq!(refresh.exp - refresh.iat, 31_536_000);
+        assert_eq!(refresh.expires_at() - refresh.issued_at(), 31_536_000);
         assert_eq!(
             c.verify(&pair.refresh_token, TokenType::Access),
             Err(TokenError::WrongType)
@@ -470,15 +280,6 @@ mod tests {
     }
 
     #[test]
-    fn random_client_ids_are_uuid_v4() {
-        let id = random_client_id();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
-        assert_ne!(id, random_client_id());
-    }
-
-    #[test]
     fn pair_debug_redacts_tokens() {
         let pair = codec().issue_pair("c").unwrap();
         let shown = format!("{pair:?}");
@@ -503,13 +304,13 @@ mod tests {
     fn signing_with_the_prepared_key_is_what_jsonwebtoken_writes() {
         let c = codec();
         for client_id in ["a", "client-\u{e9}-\"quoted\"", &"x".repeat(MAX_CLIENT_ID_LEN)] {
-            let claims = Claims {
+            let claims = Claims::new(ClaimsData {
                 client_id: client_id.to_owned(),
                 token_type: TokenType::Refresh,
                 exp: 4_000_000_000,
                 iat: 1,
                 jti: Some("j".into()),
-            };
+            });
             let payload = serde_json::to_string(&claims).unwrap();
             assert_eq!(
                 c.sign(&claims).unwrap(),
@@ -521,12 +322,14 @@ mod tests {
     #[test]
     fn sign_refuses_claims_too_large_for_verify() {
         let c = codec();
-        let claims = |jti_len: usize| Claims {
-            client_id: "c".into(),
-            token_type: TokenType::Access,
-            exp: now_secs() + 600,
-            iat: 0,
-            jti: Some("j".repeat(jti_len)),
+        let claims = |jti_len: usize| {
+            Claims::new(ClaimsData {
+                client_id: "c".into(),
+                token_type: TokenType::Access,
+                exp: now_secs() + 600,
+                iat: 0,
+                jti: Some("j".repeat(jti_len)),
+            })
         };
         assert_eq!(c.sign(&claims(MAX_TOKEN_LEN)), Err(TokenError::Malformed));
         // The largest jti that still signs gives a token at the limit, which verifies.

@@ -63,17 +63,10 @@ pub(crate) enum Fast {
 /// which base64 refuses before anything else is checked, so it goes to jsonwebtoken,
 /// which splits it its own way. Returns (header, message, payload, signature).
 pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
-    let first = token.find('.')?;
-    let last = token.rfind('.')?;
-    if first == last {
-        return None;
-    }
-    Some((
-        &token[..first],
-        &token[..last],
-        &token[first + 1..last],
-        &token[last + 1..],
-    ))
+    let (header, after_header) = token.split_once('.')?;
+    let (message, signature) = token.rsplit_once('.')?;
+    let (payload, _) = after_header.rsplit_once('.')?;
+    Some((header, message, payload, signature))
 }
 
 /// Parses exactly the layout this crate and PyJWT write —
@@ -112,29 +105,29 @@ fn parse_canonical(json: &[u8]) -> Option<FastClaims<'_>> {
 /// A JSON string body up to its closing quote (consumed), if it needs no unescaping.
 fn plain_string<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
     let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if rest[end] != b'"' {
-        return None;
-    }
-    let text = std::str::from_utf8(&rest[..end]).ok()?;
-    *rest = &rest[end + 1..];
-    Some(text)
+    let (text, after) = rest.split_at_checked(end)?;
+    *rest = after.strip_prefix(b"\"")?;
+    std::str::from_utf8(text).ok()
 }
 
 /// A JSON integer that fits a `u64`, written canonically (no sign, no leading zero).
 fn integer(rest: &mut &[u8]) -> Option<u64> {
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || (digits > 1 && rest[0] == b'0') {
+    let (number, after) = rest.split_at_checked(digits)?;
+    if number.is_empty() || (number.len() > 1 && number.first() == Some(&b'0')) {
         return None;
     }
     let mut value: u64 = 0;
-    for &d in &rest[..digits] {
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    for &d in number {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(d.checked_sub(b'0')?))?;
     }
     // A fraction or exponent would make it a float: not this layout.
-    if matches!(rest.get(digits), Some(b'.' | b'e' | b'E')) {
+    if matches!(after.first(), Some(b'.' | b'e' | b'E')) {
         return None;
     }
-    *rest = &rest[digits..];
+    *rest = after;
     Some(value)
 }
 
@@ -149,12 +142,12 @@ pub(crate) struct FastVerifier {
 }
 
 impl FastVerifier {
-    pub(crate) fn new(key: &[u8], leeway: u64) -> Self {
-        Self {
-            // HMAC accepts keys of any length; this cannot fail.
-            mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
+    /// `None` for a key HMAC-SHA256 cannot use (none: it takes keys of any length).
+    pub(crate) fn new(key: &[u8], leeway: u64) -> Option<Self> {
+        Some(Self {
+            mac: Hmac::<Sha256>::new_from_slice(key).ok()?,
             leeway,
-        }
+        })
     }
 
     /// HMAC-SHA256 of `message`: the signature of a token whose signing input it is.
@@ -177,7 +170,7 @@ impl FastVerifier {
         let mut stack = [0u8; STACK_PAYLOAD];
         let mut heap = Vec::new();
         let decoded: &[u8] = match URL_SAFE_NO_PAD.decode_slice(payload, &mut stack) {
-            Ok(len) => &stack[..len],
+            Ok(len) => stack.get(..len).unwrap_or_default(),
             Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
                 match URL_SAFE_NO_PAD.decode_vec(payload, &mut heap) {
                     Ok(()) => &heap,

@@ -1,0 +1,284 @@
+//! The one decision every protected request and every token endpoint goes through: the
+//! level a request needs, the credential it carries, whether that credential verifies
+//! and, in stored mode, whether it is still its client's current token.
+//!
+//! The layer calls the inner service only with a [`Grant`], and only this module makes
+//! one: for a public path, or once the credential the level asks for checked out. A
+//! request for a protected path without a valid credential has no way through, whatever
+//! its method or spelling.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use http::{Extensions, HeaderMap, Uri};
+
+use crate::{
+    credentials,
+    error::{AuthError, StoreError},
+    paths::Level,
+    state::Shared,
+    token::{Claims, TokenType, now_secs},
+};
+
+/// Leave to call the inner service, with the claims of the access token that earned it.
+#[must_use]
+pub(crate) struct Grant {
+    claims: Option<Claims>,
+}
+
+impl Grant {
+    pub(crate) fn into_claims(self) -> Option<Claims> {
+        self.claims
+    }
+}
+
+/// A refused request: why, at which level, and for a lockout how long it lasts.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) error: AuthError,
+    pub(crate) level: Level,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Refusal {
+    fn new(error: AuthError, level: Level) -> Self {
+        Self {
+            error,
+            level,
+            retry_after: None,
+        }
+    }
+}
+
+/// What to do with a request.
+pub(crate) enum Decision {
+    Grant(Grant),
+    Refuse(Refusal),
+    /// Stored mode: the token verified, and only the store can say whether it is still
+    /// the client's current one.
+    AskStore(StoreCheck),
+}
+
+/// The store lookup a stored-mode request waits for.
+pub(crate) struct StoreCheck {
+    shared: Arc<Shared>,
+    claims: Claims,
+    token: String,
+}
+
+impl StoreCheck {
+    pub(crate) async fn run(self) -> Result<Grant, Refusal> {
+        match check_stored(&self.shared, self.claims.client_id(), &self.token).await {
+            Ok(()) => {
+                log_accepted(self.claims.client_id(), "store");
+                Ok(Grant {
+                    claims: Some(self.claims),
+                })
+            }
+            Err(error) => {
+                tracing::debug!(
+                    target: "fastauth",
+                    outcome = "denied",
+                    level = %Level::Access,
+                    reason = error.reason(),
+                    client_id = %self.claims.client_id(),
+                    "request refused"
+                );
+                Err(Refusal::new(error, Level::Access))
+            }
+        }
+    }
+}
+
+/// Decides a request that requires `level`.
+pub(crate) fn decide(
+    shared: &Arc<Shared>,
+    level: Level,
+    uri: &Uri,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Decision {
+    let refuse = |refusal: Refusal| {
+        tracing::debug!(
+            target: "fastauth",
+            outcome = "denied",
+            level = %refusal.level,
+            reason = refusal.error.reason(),
+            path = uri.path(),
+            "request refused"
+        );
+        Decision::Refuse(refusal)
+    };
+    match level {
+        Level::Public => Decision::Grant(Grant { claims: None }),
+        Level::Master => match check_master(shared, headers, client_address(shared, extensions)) {
+            Ok(()) => {
+                tracing::debug!(target: "fastauth", outcome = "allowed", %level, "master token accepted");
+                Decision::Grant(Grant { claims: None })
+            }
+            Err(refusal) => refuse(refusal),
+        },
+        Level::Access => {
+            let token = match credentials::access_token(uri, headers, shared.allow_query_token) {
+                Ok(token) => token,
+                Err(error) => return refuse(Refusal::new(error, level)),
+            };
+            let claims = match verify_access_token(shared, &token) {
+                Ok(claims) => claims,
+                Err(error) => return refuse(Refusal::new(error, level)),
+            };
+            let Some(store) = &shared.store else {
+                log_accepted(claims.client_id(), "signature");
+                return Decision::Grant(Grant { claims: Some(claims) });
+            };
+            // Verified, so UTF-8; checked again only because the cache compared bytes.
+            let Ok(token) = std::str::from_utf8(&token) else {
+                return refuse(Refusal::new(AuthError::InvalidAccessToken, level));
+            };
+            match store.is_current_now(claims.client_id(), token) {
+                Some(true) => {
+                    log_accepted(claims.client_id(), "store");
+                    Decision::Grant(Grant { claims: Some(claims) })
+                }
+                Some(false) => refuse(Refusal::new(AuthError::RevokedAccessToken, level)),
+                None => Decision::AskStore(StoreCheck {
+                    shared: shared.clone(),
+                    claims,
+                    token: token.to_owned(),
+                }),
+            }
+        }
+    }
+}
+
+/// The client address of a request, for the brute-force protection: the configured
+/// extractor, else a `SocketAddr` or `IpAddr` in the extensions, else (feature `axum`)
+/// axum's `ConnectInfo<SocketAddr>`.
+pub(crate) fn client_address(shared: &Shared, extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(extract) = &shared.client_address {
+        return extract(extensions);
+    }
+    if let Some(addr) = extensions.get::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    if let Some(ip) = extensions.get::<IpAddr>() {
+        return Some(*ip);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0.ip());
+    }
+    None
+}
+
+/// Refuses a locked-out address before any credential work.
+pub(crate) fn check_not_locked_out(shared: &Shared, ip: Option<IpAddr>, level: Level) -> Result<(), Refusal> {
+    match (&shared.limiter, ip) {
+        (Some(limiter), Some(ip)) => limiter.check(ip).map_err(|retry_after| Refusal {
+            error: AuthError::TooManyAttempts,
+            level,
+            retry_after: Some(retry_after),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Counts a failed credential check of `ip`.
+pub(crate) fn record_failure(shared: &Shared, ip: Option<IpAddr>) {
+    let Some(limiter) = &shared.limiter else {
+        return;
+    };
+    match ip {
+        Some(ip) => {
+            if limiter.record_failure(ip).is_err() {
+                tracing::warn!(target: "fastauth", client_ip = %ip, "too many failed attempts: address locked out");
+            }
+        }
+        None => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    target: "fastauth",
+                    "a credential check failed on a request without a client address: brute-force \
+                     protection cannot count it (serve with connect info, or set client_address)"
+                );
+            });
+        }
+    }
+}
+
+/// The master check with brute-force protection: a locked-out address is refused
+/// first, and a wrong master token counts as a failure.
+pub(crate) fn check_master(shared: &Shared, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<(), Refusal> {
+    check_not_locked_out(shared, ip, Level::Master)?;
+    shared.master.check(headers).map_err(|error| {
+        if error == AuthError::InvalidMasterToken {
+            record_failure(shared, ip);
+        }
+        Refusal::new(error, Level::Master)
+    })
+}
+
+/// An access token's signature and claims (no store): a token the cache holds is
+/// recognised by its bytes, so only a new one pays for UTF-8 validation and the HMAC.
+pub(crate) fn verify_access_token(shared: &Shared, token: &[u8]) -> Result<Claims, AuthError> {
+    let cache = shared.token_cache.as_ref();
+    let now = now_secs();
+    if let Some(claims) = cache.and_then(|cache| cache.get(token, now)) {
+        return Ok(claims);
+    }
+    let token = std::str::from_utf8(token).map_err(|_| AuthError::InvalidAccessToken)?;
+    let claims = shared
+        .codec
+        .verify(token, TokenType::Access)
+        .map_err(AuthError::from_access_token)?;
+    if let Some(cache) = cache {
+        cache.insert(token, &claims, now);
+    }
+    Ok(claims)
+}
+
+/// An access token as the layer checks it: signature and claims and, in stored mode,
+/// that it is its client's current token.
+pub(crate) async fn verify_access(shared: &Shared, token: &str) -> Result<Claims, AuthError> {
+    let claims = verify_access_token(shared, token.as_bytes())?;
+    if shared.store.is_some() {
+        check_stored(shared, claims.client_id(), token).await?;
+    }
+    Ok(claims)
+}
+
+async fn check_stored(shared: &Shared, client_id: &str, token: &str) -> Result<(), AuthError> {
+    let Some(store) = &shared.store else {
+        return Ok(());
+    };
+    // Stores that can answer from memory do so inside `is_current`; the layer asks
+    // `is_current_now` itself before it comes to this.
+    match store.is_current(client_id, token).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AuthError::RevokedAccessToken),
+        Err(e) => {
+            log_store_error("load", &e);
+            Err(AuthError::StoreUnavailable)
+        }
+    }
+}
+
+/// `checked`: what the token was checked against (`signature`, or also the `store`).
+fn log_accepted(client_id: &str, checked: &'static str) {
+    tracing::debug!(
+        target: "fastauth",
+        outcome = "allowed",
+        level = %Level::Access,
+        client_id,
+        checked,
+        "access token accepted"
+    );
+}
+
+pub(crate) fn log_store_error(operation: &str, e: &StoreError) {
+    tracing::error!(target: "fastauth", operation, error = %e, "token store error");
+}

@@ -1,0 +1,278 @@
+//! HS256 tokens: their claims, the pair the token router hands out, and the limits a
+//! token and a `client_id` are held to.
+//!
+//! The wire format is fastauth-api's: header `{"alg":"HS256","typ":"JWT"}`, claims
+//! `{"client_id":…,"type":"access"|"refresh","exp":…,"iat":…}`, and the HMAC key is the
+//! UTF-8 bytes of the configured key string (not base64-decoded), so a Python and a Rust
+//! deployment sharing one `CRYPTOGRAPHY_KEY` accept each other's tokens.
+
+pub(crate) mod cache;
+pub(crate) mod codec;
+pub(crate) mod keys;
+mod verifier;
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize, ser::SerializeStruct};
+
+pub use crate::error::TokenError;
+
+/// Tokens longer than this are refused before any decoding work.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The longest accepted `client_id`, in bytes.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
+
+/// The two kinds of token fastauth issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    /// Grants access to access-level paths.
+    Access,
+    /// Can only be exchanged for a new pair at `/auth/token/refresh`.
+    Refresh,
+}
+
+impl fmt::Display for TokenType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        })
+    }
+}
+
+/// The verified claims of a token. The layer puts them in the request extensions, where
+/// handlers find them (with the `axum` feature, as an extractor).
+///
+/// Cheap to clone: the claims are shared, not copied.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claims {
+    inner: Arc<ClaimsData>,
+}
+
+/// What a token says, as verified. Not part of the API (see [`crate::hooks`]).
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub struct ClaimsData {
+    /// `client_id`.
+    pub client_id: String,
+    /// `type`.
+    pub token_type: TokenType,
+    /// `exp`.
+    pub exp: u64,
+    /// `iat`.
+    pub iat: u64,
+    /// `jti`: fastauth adds a random token id so that two pairs issued to one client in
+    /// the same second differ; tokens minted by fastauth-api have none.
+    pub jti: Option<String>,
+}
+
+impl Claims {
+    pub(crate) fn new(data: ClaimsData) -> Self {
+        Self {
+            inner: Arc::new(data),
+        }
+    }
+
+    /// The client the token was issued to.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// Access or refresh.
+    pub fn token_type(&self) -> TokenType {
+        self.inner.token_type
+    }
+
+    /// `exp`: when the token expires, in seconds since the Unix epoch.
+    pub fn expires_at(&self) -> u64 {
+        self.inner.exp
+    }
+
+    /// `iat`: when the token was issued, in seconds since the Unix epoch (0 when the
+    /// token does not say).
+    pub fn issued_at(&self) -> u64 {
+        self.inner.iat
+    }
+
+    /// `jti`: the token's random id, when it has one (fastauth-api's tokens have none).
+    pub fn token_id(&self) -> Option<&str> {
+        self.inner.jti.as_deref()
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// The claims as a JWT carries them: `client_id`, `type`, `exp`, `iat` and `jti` when set.
+impl Serialize for Claims {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let data = &self.inner;
+        let mut out = serializer.serialize_struct("Claims", 5)?;
+        out.serialize_field("client_id", &data.client_id)?;
+        out.serialize_field("type", &data.token_type)?;
+        out.serialize_field("exp", &data.exp)?;
+        out.serialize_field("iat", &data.iat)?;
+        match &data.jti {
+            Some(jti) => out.serialize_field("jti", jti)?,
+            None => out.skip_field("jti")?,
+        }
+        out.end()
+    }
+}
+
+/// A freshly issued access and refresh token for one client.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    /// The client both tokens belong to.
+    pub client_id: String,
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+impl fmt::Debug for TokenPair {
+    // Tokens are credentials: they never reach a log through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("client_id", &self.client_id)
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A `client_id` must be non-empty, at most [`MAX_CLIENT_ID_LEN`] bytes and free of
+/// control and Unicode format characters (it ends up in URLs, logs and store keys).
+pub fn check_client_id(client_id: &str) -> Result<(), TokenError> {
+    if client_id.is_empty()
+        || client_id.len() > MAX_CLIENT_ID_LEN
+        || client_id.chars().any(|c| c.is_control() || is_format_char(c))
+    {
+        Err(TokenError::InvalidClientId)
+    } else {
+        Ok(())
+    }
+}
+
+/// Unicode format characters (general category Cf, Unicode 15.1): invisible, and some
+/// (bidi overrides, isolates) reorder the text around them, so an id shown in a log or an
+/// admin page could read as another one.
+fn is_format_char(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0xAD | 0x600..=0x605
+            | 0x61C
+            | 0x6DD
+            | 0x70F
+            | 0x890..=0x891
+            | 0x8E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// 128 random bits, URL-safe base64 (22 characters).
+pub(crate) fn random_token_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A random UUIDv4 in its hyphenated form, as Python's `str(uuid.uuid4())`.
+pub(crate) fn random_client_id() -> String {
+    let mut bytes: [u8; 16] = rand::random();
+    // The version (4) and variant (10) bits of RFC 9562.
+    if let Some(b) = bytes.get_mut(6) {
+        *b = (*b & 0x0f) | 0x40;
+    }
+    if let Some(b) = bytes.get_mut(8) {
+        *b = (*b & 0x3f) | 0x80;
+    }
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_client_ids_are_uuid_v4() {
+        let id = random_client_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(id, random_client_id());
+    }
+
+    #[test]
+    fn claims_serialise_in_python_order_and_clone_cheaply() {
+        let claims = Claims::new(ClaimsData {
+            client_id: "a".into(),
+            token_type: TokenType::Access,
+            exp: 2,
+            iat: 1,
+            jti: None,
+        });
+        assert_eq!(
+            serde_json::to_string(&claims).unwrap(),
+            r#"{"client_id":"a","type":"access","exp":2,"iat":1}"#
+        );
+        let copy = claims.clone();
+        assert!(Arc::ptr_eq(&copy.inner, &claims.inner));
+    }
+
+    #[test]
+    fn format_characters_are_not_client_ids() {
+        for bad in [
+            "\u{202E}x",
+            "a\u{200B}b",
+            "\u{FEFF}",
+            "a\u{AD}b",
+            "\u{E0041}",
+            "a\nb",
+            "",
+        ] {
+            assert_eq!(check_client_id(bad), Err(TokenError::InvalidClientId), "{bad:?}");
+        }
+        for good in ["élève-学生", "svc-42", "a b"] {
+            assert_eq!(check_client_id(good), Ok(()), "{good:?}");
+        }
+    }
+}
