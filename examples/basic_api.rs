@@ -11,13 +11,14 @@
 //! Reads `fastauth.config.json` from the working directory, or the file named by
 //! `FASTAUTH_CONFIG`; without a file, `MASTER_TOKEN` and `CRYPTOGRAPHY_KEY` from the
 //! environment with `/master` and `/access` as the protected paths. Listens on
-//! 127.0.0.1 and the port in `PORT` (default 8000). Tokens live in memory unless the
-//! configuration names a token database (`database_api_path`).
+//! 127.0.0.1 and the port in `PORT` (default 8000). Tokens live in memory (a restart logs
+//! every client out) unless `DATABASE_API_PATH` names a fastauth-api token database
+//! (`examples/token_database.rs` is one).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use axum::{Extension, Json, Router, extract::ConnectInfo, routing::get};
-use fastauth::{Claims, FastAuth, FastAuthBuilder};
+use fastauth::{Claims, FastAuth, FastAuthBuilder, store::MemoryTokenStore};
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -52,8 +53,16 @@ fn configuration() -> Result<FastAuthBuilder, String> {
         .access_paths(["/access"]))
 }
 
+/// The token store is a choice the application makes.
+fn with_store(builder: FastAuthBuilder) -> FastAuthBuilder {
+    match std::env::var("DATABASE_API_PATH") {
+        Ok(url) => builder.database_api_path(url),
+        Err(_) => builder.store(MemoryTokenStore::new()),
+    }
+}
+
 async fn run() -> Result<(), String> {
-    let auth = configuration()?
+    let auth = with_store(configuration()?)
         // The brute-force protection counts failures per client address. (With fastauth's
         // `axum` feature, axum's `ConnectInfo` is recognised without this line.)
         .client_address(|extensions| {
@@ -91,7 +100,7 @@ async fn run() -> Result<(), String> {
 }
 
 // The layer put the validated claims in the request extensions. (With the `axum`
-// feature, `fastauth::Claims` and `fastauth::ClientId` are extractors of their own.)
+// feature, `fastauth::Claims` and `fastauth::extract::ClientId` are extractors of their own.)
 async fn access_health(Extension(claims): Extension<Claims>) -> Json<Value> {
     Json(json!({
         "service": "access health that need access token",

@@ -50,10 +50,7 @@ use base64::{
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-pub use crate::error::CryptoError;
-
-/// The shortest accepted cryptography key, in bytes: HS256 wants at least the hash size.
-pub const MIN_KEY_LEN: usize = 32;
+pub use crate::error::{CryptoError, MIN_KEY_LEN};
 
 /// The HKDF `info` that separates the sealing key from every other use of the
 /// configured key string.

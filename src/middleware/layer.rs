@@ -2,17 +2,8 @@
 
 use tower_layer::Layer;
 
-use super::service::FastAuthService;
+use super::service::{FastAuthService, Guard};
 use crate::{auth::FastAuth, paths::Level};
-
-/// Which level a layer asks of each request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Guard {
-    /// The level the configured patterns (and default level) give the request's path.
-    Patterns,
-    /// This level, whatever the path.
-    Fixed(Level),
-}
 
 /// Requires of each request the credential its level asks for: the `MASTER-TOKEN`
 /// header at master level, an access token (`ACCESS-TOKEN` header or

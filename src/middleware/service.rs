@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{future::ResponseFuture, layer::Guard};
+use super::future::ResponseFuture;
 use crate::{
     auth::FastAuth,
     authorize::{self, Decision, Refusal},
@@ -13,6 +13,15 @@ use crate::{
     paths::Level,
     response::{Protocol, Rejection},
 };
+
+/// Which level a service asks of each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    /// The level the configured patterns (and default level) give the request's path.
+    Patterns,
+    /// This level, whatever the path.
+    Fixed(Level),
+}
 
 /// The middleware produced by [`FastAuthLayer`](crate::FastAuthLayer).
 #[derive(Debug, Clone)]
