@@ -46,12 +46,15 @@ def run(cmd, cwd, **kw):
 def environment() -> dict:
     valgrind = run(["valgrind", "--version"], ROOT).stdout.strip()
     rustc = run(["rustc", "--version"], ROOT).stdout.strip()
-    cpu = ""
+    cpu, flags = "", ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
+        if line.startswith("model name") and not cpu:
             cpu = line.split(":", 1)[1].strip()
-            break
-    return {"valgrind": valgrind, "rustc": rustc, "cpu": cpu}
+        if line.startswith("flags") and not flags:
+            flags = " ".join(sorted(line.split(":", 1)[1].split()))
+    # Valgrind's simulated CPU follows the host's features, so the flags are part of it.
+    cpu_flags = hashlib.sha256(flags.encode()).hexdigest()[:16]
+    return {"valgrind": valgrind, "rustc": rustc, "cpu": cpu, "cpu_flags": cpu_flags}
 
 
 def build(tree: Path) -> Path:
