@@ -4,28 +4,13 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
-use serde::Deserialize;
 
 use super::{
     Claims, ClaimsData, MAX_TOKEN_LEN, TokenError, TokenPair, TokenType, check_client_id,
     keys::KeyRing,
     now_secs, random_token_id,
-    verifier::{Fast, split},
+    verifier::{Fast, WireClaims, split, verify_general},
 };
-
-/// Claims as found on the wire: `type` is checked by hand so that an unknown type is
-/// reported as the wrong type, not as a malformed token.
-#[derive(Deserialize)]
-struct WireClaims {
-    client_id: String,
-    #[serde(rename = "type")]
-    token_type: String,
-    exp: u64,
-    #[serde(default)]
-    iat: u64,
-    #[serde(default)]
-    jti: Option<String>,
-}
 
 /// Issues HS256 tokens with the current key and verifies them with any configured key.
 #[derive(Clone)]
@@ -149,7 +134,7 @@ impl TokenCodec {
             ),
             Fast::Invalid(e) => return Err(e),
             Fast::Fallback => {
-                let c = self.verify_with_jsonwebtoken(token)?;
+                let c = verify_general(&self.keys, token, now_secs())?;
                 (c.client_id, parse_type(&c.token_type)?, c.exp, c.iat, c.jti)
             }
         };
@@ -166,9 +151,8 @@ impl TokenCodec {
         }))
     }
 
-    /// The reference path: the header policy and key selection of `KeyRing::resolve`,
-    /// then jsonwebtoken's `decode` with HS256 only, `exp` required, `nbf` checked. Also
-    /// what the fast path falls back to.
+    /// The reference: the header policy and key selection of `KeyRing::resolve`, then
+    /// jsonwebtoken's `decode` with HS256 only, `exp` required, `nbf` checked.
     fn verify_with_jsonwebtoken(&self, token: &str) -> Result<WireClaims, TokenError> {
         let key = self.keys.resolve(token)?;
         jsonwebtoken::decode::<WireClaims>(token, &key.decoding, &self.validation)

@@ -13,11 +13,14 @@
 //! (signature, `exp`): a differential test in this module and in `tests/` checks this
 //! on corpora and random tokens.
 
+use std::{borrow::Cow, collections::HashSet};
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use super::keys::KeyRing;
 use crate::{
     crypto::constant_time_eq_bytes,
     token::{TokenError, TokenType},
@@ -138,7 +141,7 @@ const STACK_PAYLOAD: usize = 320;
 #[derive(Clone)]
 pub(crate) struct FastVerifier {
     mac: Hmac<Sha256>,
-    leeway: u64,
+    pub(crate) leeway: u64,
 }
 
 impl FastVerifier {
@@ -207,6 +210,153 @@ impl FastVerifier {
             jti: claims.jti,
         })
     }
+}
+
+/// Claims as found on the wire: `type` is read as a string so that an unknown type is
+/// reported as the wrong type, not as a malformed token.
+#[derive(Deserialize)]
+pub(crate) struct WireClaims {
+    pub(crate) client_id: String,
+    #[serde(rename = "type")]
+    pub(crate) token_type: String,
+    pub(crate) exp: u64,
+    #[serde(default)]
+    pub(crate) iat: u64,
+    #[serde(default)]
+    pub(crate) jti: Option<String>,
+}
+
+/// The registered claims, declared as jsonwebtoken's `ClaimsForValidation` declares them,
+/// so that serde reads them exactly as jsonwebtoken's `decode` does: the same lenient
+/// types, down to which odd values fail the whole parse.
+#[derive(Deserialize)]
+struct ClaimsForValidation<'a> {
+    #[serde(deserialize_with = "numeric_type", default)]
+    #[allow(dead_code, reason = "read for the parse's sake: `WireClaims` carries `exp`")]
+    exp: TryParse<u64>,
+    #[serde(deserialize_with = "numeric_type", default)]
+    nbf: TryParse<u64>,
+    #[serde(borrow)]
+    #[allow(dead_code, reason = "read for the parse's sake: no subject is required")]
+    sub: TryParse<Cow<'a, str>>,
+    #[serde(borrow)]
+    #[allow(dead_code, reason = "read for the parse's sake: no issuer is required")]
+    iss: TryParse<OneOrMany<'a>>,
+    #[serde(borrow)]
+    aud: TryParse<OneOrMany<'a>>,
+}
+
+#[derive(Default)]
+enum TryParse<T> {
+    Parsed(T),
+    FailedToParse,
+    #[default]
+    NotPresent,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TryParse<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(deserializer) {
+            Ok(Some(value)) => TryParse::Parsed(value),
+            Ok(None) => TryParse::NotPresent,
+            Err(_) => TryParse::FailedToParse,
+        })
+    }
+}
+
+/// A string, or a set of them (`aud` and `iss`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<'a> {
+    #[allow(dead_code, reason = "only whether it parses matters")]
+    One(#[serde(borrow)] Cow<'a, str>),
+    #[allow(dead_code, reason = "only whether it parses matters")]
+    Many(#[serde(borrow)] HashSet<BorrowedCow<'a>>),
+}
+
+#[derive(Deserialize, PartialEq, Eq, Hash)]
+struct BorrowedCow<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A number that can be read as a `u64`: an unsigned integer, or a finite non-negative
+/// float below `u64::MAX`, rounded. Anything else fails to parse.
+fn numeric_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<TryParse<u64>, D::Error> {
+    struct NumericType;
+    impl serde::de::Visitor<'_> for NumericType {
+        type Value = TryParse<u64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number that can be read as a u64")
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(TryParse::Parsed(value))
+        }
+
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "checked to be finite, not negative and below u64::MAX first, as jsonwebtoken does"
+        )]
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            if value.is_finite() && value >= 0.0 && value < u64::MAX as f64 {
+                Ok(TryParse::Parsed(value.round() as u64))
+            } else {
+                Err(E::custom("not representable as a u64"))
+            }
+        }
+    }
+    Ok(deserializer
+        .deserialize_any(NumericType)
+        .unwrap_or(TryParse::FailedToParse))
+}
+
+/// Verifies any token the fast path declines, as jsonwebtoken's `decode` would with HS256
+/// only, `exp` required and `nbf` checked, but with this crate's own HMAC-SHA256 and
+/// without its process-wide crypto provider: the header policy and key choice
+/// ([`KeyRing::resolve`]), jsonwebtoken's header decoding (which needs no provider), the
+/// signature, then the claims, in jsonwebtoken's order so that a token wrong in several
+/// ways is refused for the same reason. The differential tests hold it to jsonwebtoken.
+pub(crate) fn verify_general(keys: &KeyRing, token: &str, now: u64) -> Result<WireClaims, TokenError> {
+    let key = keys.resolve(token)?;
+    // The typed header: a member of the wrong type (`"typ": 1`) is refused here.
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.alg != jsonwebtoken::Algorithm::HS256 {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    // Split as jsonwebtoken does: the signature after the last dot, the payload after
+    // the last dot of what precedes it.
+    let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+    let (_, payload) = message.rsplit_once('.').ok_or(TokenError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| TokenError::Malformed)?;
+    if !constant_time_eq_bytes(&key.fast.sign(message.as_bytes()), &signature) {
+        return Err(TokenError::InvalidSignature);
+    }
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed)?;
+    let claims: WireClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    let checked: ClaimsForValidation<'_> =
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    // jsonwebtoken's `validate` with HS256, `exp` required (the claims above require it
+    // already), `exp` and `nbf` checked, and no audience expected.
+    if matches!(checked.nbf, TryParse::FailedToParse) {
+        return Err(TokenError::Malformed);
+    }
+    let leeway = key.fast.leeway;
+    if claims.exp < now.saturating_sub(leeway) {
+        return Err(TokenError::Expired);
+    }
+    if matches!(checked.nbf, TryParse::Parsed(nbf) if nbf > now.saturating_add(leeway)) {
+        return Err(TokenError::NotYetValid);
+    }
+    // A token that names an audience is meant for some other verifier.
+    if matches!(checked.aud, TryParse::Parsed(_)) {
+        return Err(TokenError::Malformed);
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]
