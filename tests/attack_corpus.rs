@@ -34,7 +34,7 @@ use common::{
     jwt::{HS256, hs256, now},
     keys::{K1, K2, KEY, MASTER},
     raw_http::exchange,
-    server::{Hits, serve},
+    server::{Hits, protected, serve},
 };
 use master::master_cases;
 use paths::{
@@ -101,10 +101,7 @@ fn app_routes() -> Router {
 /// The flat app: the fastauth layer on the router itself, the token endpoints under `/auth`.
 async fn serve_flat(auth: &FastAuth) -> Server {
     let hits = Hits::default();
-    let app = hits
-        .count(app_routes())
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
+    let app = protected(auth, hits.count(app_routes()));
     Server::start(app, hits).await
 }
 

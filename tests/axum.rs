@@ -16,10 +16,10 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 
 use common::{
-    client::get_json,
+    client::{get_json, pair_of, request_pair},
     keys::MASTER,
     raw_http::exchange,
-    server::{Hits, serve_without_connect_info},
+    server::{Hits, protected, serve_without_connect_info},
     stores::DownStore,
 };
 
@@ -66,51 +66,41 @@ async fn ws_echo(ws: WebSocketUpgrade, claims: Claims) -> impl IntoResponse {
 /// The quick-start app of fastauth-api's README, plus a WebSocket, behind `.layer`.
 async fn serve(auth: &FastAuth) -> App {
     let hits = Hits::default();
-    let router = hits
-        .count(
-            Router::new()
-                .route("/health", get(|| async { "healthy" }))
-                .route(
-                    "/access/health",
-                    get(|id: ClientId| async move { id.to_string() }),
-                )
-                .route(
-                    "/access/optional",
-                    get(|claims: Option<Claims>| async move {
-                        format!("{:?}", claims.map(|c| c.client_id().to_owned()))
-                    }),
-                )
-                .route(
-                    "/public/whoami",
-                    get(|claims: Option<Claims>| async move { format!("{}", claims.is_some()) }),
-                )
-                .route(
-                    "/public/needs-claims",
-                    get(|claims: Claims| async move { claims.client_id().to_owned() }),
-                )
-                .route("/master/health", get(|| async { "master healthy" }))
-                .route("/ws", get(ws_echo))
-                .fallback(|uri: axum::http::Uri| async move {
-                    (axum::http::StatusCode::NOT_FOUND, uri.to_string())
+    let router = hits.count(
+        Router::new()
+            .route("/health", get(|| async { "healthy" }))
+            .route(
+                "/access/health",
+                get(|id: ClientId| async move { id.to_string() }),
+            )
+            .route(
+                "/access/optional",
+                get(|claims: Option<Claims>| async move {
+                    format!("{:?}", claims.map(|c| c.client_id().to_owned()))
                 }),
-        )
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
-    let addr = serve_without_connect_info(router).await;
+            )
+            .route(
+                "/public/whoami",
+                get(|claims: Option<Claims>| async move { format!("{}", claims.is_some()) }),
+            )
+            .route(
+                "/public/needs-claims",
+                get(|claims: Claims| async move { claims.client_id().to_owned() }),
+            )
+            .route("/master/health", get(|| async { "master healthy" }))
+            .route("/ws", get(ws_echo))
+            .fallback(
+                |uri: axum::http::Uri| async move { (axum::http::StatusCode::NOT_FOUND, uri.to_string()) },
+            ),
+    );
+    let addr = serve_without_connect_info(protected(auth, router)).await;
     App { addr, hits }
 }
 
 async fn new_pair(app: &App, client_id: &str) -> (String, String) {
-    let (status, body) = get_json(
-        &app.url(&format!("/auth/token/new?client_id={client_id}")),
-        &[("MASTER-TOKEN", MASTER)],
-    )
-    .await;
+    let (status, body) = request_pair(&reqwest::Client::new(), &app.url(""), client_id).await;
     assert_eq!(status, 200, "{body}");
-    (
-        body["data"]["access_token"].as_str().unwrap().to_owned(),
-        body["data"]["refresh_token"].as_str().unwrap().to_owned(),
-    )
+    pair_of(&body)
 }
 
 #[tokio::test]

@@ -17,7 +17,6 @@ mod common;
 
 use std::{sync::OnceLock, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use fastauth::{
     AuthError, FastAuth, Level,
     token::{MAX_CLIENT_ID_LEN, TokenError, TokenType},
@@ -27,7 +26,7 @@ use proptest::prelude::*;
 
 use common::{
     auth::{builder, key_ring},
-    jwt::{hs256, now},
+    jwt::{b64, hs256, now},
     keys::{K1, K2, KEY, MASTER, OTHER_KEY},
     proptest_config::config,
 };
@@ -90,9 +89,7 @@ fn token_like() -> impl Strategy<Value = String> {
             "[{}\":,a-zA-Z0-9 \\[\\]]{0,120}",
             segment
         )
-            .prop_map(|(h, p, s)| {
-                format!("{}.{}.{s}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p))
-            }),
+            .prop_map(|(h, p, s)| { format!("{}.{}.{s}", b64(h), b64(p)) }),
     ]
 }
 

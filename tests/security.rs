@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use common::{
     keys::MASTER,
-    server::{serve, serve_without_connect_info},
+    server::{protected, serve, serve_without_connect_info},
 };
 
 /// The app's paths, on the test key.
@@ -30,14 +30,10 @@ fn builder() -> FastAuthBuilder {
 
 /// Serves with connect info, so the brute-force protection sees client addresses.
 async fn serve_app(auth: &FastAuth) -> SocketAddr {
-    serve(
-        Router::new()
-            .route("/api/x", get(|| async { "api" }))
-            .route("/admin/x", get(|| async { "admin" }))
-            .nest_service("/auth", auth.token_router())
-            .layer(auth.layer()),
-    )
-    .await
+    let routes = Router::new()
+        .route("/api/x", get(|| async { "api" }))
+        .route("/admin/x", get(|| async { "admin" }));
+    serve(protected(auth, routes)).await
 }
 
 /// `method path` at `addr`: the status, the headers and the body as JSON.
@@ -295,8 +291,6 @@ async fn oversized_credentials_are_refused_before_any_work() {
 /// The layer remembers verified tokens; none of these may ride on that.
 #[tokio::test]
 async fn a_remembered_token_is_still_checked() {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-
     let auth = builder().master_token(MASTER).build().unwrap();
     let addr = serve_app(&auth).await;
     let pair = auth.issue(Some("alice")).await.unwrap();
@@ -313,7 +307,7 @@ async fn a_remembered_token_is_still_checked() {
         r#"{{"client_id":"mallory","type":"access","exp":{},"iat":0}}"#,
         u32::MAX
     );
-    let forged = format!("{header}.{}.{signature}", URL_SAFE_NO_PAD.encode(claims));
+    let forged = format!("{header}.{}.{signature}", common::jwt::b64(claims));
     let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &forged)]).await;
     assert_eq!(
         (status, body["detail"].as_str()),

@@ -3,6 +3,8 @@
 use reqwest::{Client, Method, header::HeaderMap};
 use serde_json::Value;
 
+use super::keys::MASTER;
+
 /// A whole answer.
 #[derive(Debug)]
 pub struct Answer {
@@ -48,4 +50,22 @@ pub async fn get_json_via(client: &Client, url: &str, headers: &[(&str, &str)]) 
 /// `GET url` from a fresh client: the status and the body as JSON.
 pub async fn get_json(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     get_json_via(&Client::new(), url, headers).await
+}
+
+/// `GET {base}/auth/token/new?client_id=…` with the master token, as an operator issues
+/// a pair over HTTP: the status and the body as JSON (see [`pair_of`]).
+pub async fn request_pair(client: &Client, base: &str, client_id: &str) -> (u16, Value) {
+    let url = format!("{base}/auth/token/new?client_id={client_id}");
+    get_json_via(client, &url, &[("MASTER-TOKEN", MASTER)]).await
+}
+
+/// The access and refresh tokens of a token endpoint's success envelope.
+pub fn pair_of(body: &Value) -> (String, String) {
+    let token = |name: &str| {
+        body["data"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .to_owned()
+    };
+    (token("access_token"), token("refresh_token"))
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`keys`]: the keys and master token the tests configure;
 //! - [`auth`]: `FastAuth` builders with those keys and no environment fallbacks;
+//! - [`config_file`]: config files of a test's own, for `FastAuth::from_file`;
 //! - [`jwt`]: HS256 tokens made by hand, byte for byte, as an attacker would;
 //! - [`bodies`]: the exact refusal bodies fastauth answers with;
 //! - [`server`]: axum servers on 127.0.0.1 and a counter of what reaches the handlers;
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod bodies;
 pub mod client;
+pub mod config_file;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 pub mod jwt;

@@ -9,6 +9,7 @@ use std::{
 };
 
 use axum::Router;
+use fastauth::FastAuth;
 use tokio::net::TcpListener;
 use tower::util::MapRequestLayer;
 
@@ -36,6 +37,14 @@ impl Hits {
     pub fn count(&self, router: Router) -> Router {
         router.layer(self.layer::<axum::extract::Request>())
     }
+}
+
+/// `routes` with the token endpoints under `/auth`, all behind `auth.layer()`: the app
+/// of fastauth-api's quick start.
+pub fn protected(auth: &FastAuth, routes: Router) -> Router {
+    routes
+        .nest_service("/auth", auth.token_router())
+        .layer(auth.layer())
 }
 
 /// Serves `app` with connect info on a free port of 127.0.0.1: the brute-force
