@@ -9,10 +9,12 @@ use crate::common::{
     keys::MASTER,
 };
 
+/// Request headers as raw bytes (values need not be UTF-8), in order.
+type Headers = Vec<(&'static str, Vec<u8>)>;
+
 pub struct MasterCase {
     pub name: &'static str,
-    /// Request headers as raw bytes (values need not be UTF-8), in order.
-    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub headers: Headers,
     pub message: &'static str,
 }
 
@@ -27,7 +29,7 @@ impl MasterCase {
 pub fn master_cases(access_token: &str) -> Vec<MasterCase> {
     let mut non_utf8 = MASTER.as_bytes().to_vec();
     non_utf8.push(0xff);
-    let table: Vec<(&str, Vec<(&str, Vec<u8>)>, &str)> = vec![
+    let table: Vec<(&str, Headers, &str)> = vec![
         ("no header", vec![], MISSING_MASTER),
         ("empty header", vec![("master-token", b"".into())], INVALID_MASTER),
         (
