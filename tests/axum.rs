@@ -1,41 +1,31 @@
 //! FastAuthLayer and the token router in an axum app, over real sockets.
 #![cfg(feature = "axum")]
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
+mod common;
 
-use async_trait::async_trait;
+use std::{net::SocketAddr, sync::Arc};
+
 use axum::{
     Router,
     extract::ws::{Message, WebSocketUpgrade},
     response::IntoResponse,
     routing::get,
 };
-use fastauth::{
-    Claims, FastAuth, FastAuthBuilder,
-    extract::ClientId,
-    store::{MemoryTokenStore, StoreError, StoredTokens, TokenStore},
-};
+use fastauth::{Claims, FastAuth, FastAuthBuilder, extract::ClientId, store::MemoryTokenStore};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+
+use common::{
+    client::{get_json, pair_of, request_pair},
+    keys::MASTER,
+    raw_http::exchange,
+    server::{Hits, protected, serve_without_connect_info},
+    stores::DownStore,
 };
-use tower::util::MapRequestLayer;
 
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const MASTER: &str = "the-master-token";
-
+/// The app's paths, on the test key.
 fn builder() -> FastAuthBuilder {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+    common::auth::builder()
         .master_token(MASTER)
         .master_paths(["/master"])
         .access_paths(["/access", "/ws"])
@@ -48,7 +38,8 @@ fn stored() -> FastAuthBuilder {
 
 struct App {
     addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
+    /// Requests that reached the handlers behind the fastauth layer.
+    hits: Hits,
 }
 
 impl App {
@@ -57,7 +48,7 @@ impl App {
     }
 
     fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.hits.get()
     }
 }
 
@@ -74,9 +65,8 @@ async fn ws_echo(ws: WebSocketUpgrade, claims: Claims) -> impl IntoResponse {
 
 /// The quick-start app of fastauth-api's README, plus a WebSocket, behind `.layer`.
 async fn serve(auth: &FastAuth) -> App {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let router =
+    let hits = Hits::default();
+    let router = hits.count(
         Router::new()
             .route("/health", get(|| async { "healthy" }))
             .route(
@@ -101,65 +91,16 @@ async fn serve(auth: &FastAuth) -> App {
             .route("/ws", get(ws_echo))
             .fallback(
                 |uri: axum::http::Uri| async move { (axum::http::StatusCode::NOT_FOUND, uri.to_string()) },
-            )
-            .layer(MapRequestLayer::new(move |req: axum::extract::Request| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                req
-            }))
-            .nest_service("/auth", auth.token_router())
-            .layer(auth.layer());
-    spawn(router, hits).await
-}
-
-async fn spawn(router: Router, hits: Arc<AtomicUsize>) -> App {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            ),
+    );
+    let addr = serve_without_connect_info(protected(auth, router)).await;
     App { addr, hits }
 }
 
-async fn get_json(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut req = reqwest::Client::new().get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// Sends a request line exactly as written (no client-side path normalisation).
-async fn raw(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 async fn new_pair(app: &App, client_id: &str) -> (String, String) {
-    let (status, body) = get_json(
-        &app.url(&format!("/auth/token/new?client_id={client_id}")),
-        &[("MASTER-TOKEN", MASTER)],
-    )
-    .await;
+    let (status, body) = request_pair(&reqwest::Client::new(), &app.url(""), client_id).await;
     assert_eq!(status, 200, "{body}");
-    (
-        body["data"]["access_token"].as_str().unwrap().to_owned(),
-        body["data"]["refresh_token"].as_str().unwrap().to_owned(),
-    )
+    pair_of(&body)
 }
 
 #[tokio::test]
@@ -267,7 +208,8 @@ async fn no_spelling_of_a_protected_path_gets_through() {
         "/master?x=/health",
     ];
     for path in spellings {
-        let (status, body) = raw(app.addr, "GET", path, &[]).await;
+        let reply = exchange(app.addr, "GET", path, &[]).await;
+        let (status, body) = (reply.status, reply.body);
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body.contains("Master token missing"), "{path}: {body}");
     }
@@ -277,14 +219,15 @@ async fn no_spelling_of_a_protected_path_gets_through() {
         "/ACCESS/health",
         "/access/./health/",
     ] {
-        let (status, body) = raw(app.addr, "GET", path, &[]).await;
+        let reply = exchange(app.addr, "GET", path, &[]).await;
+        let (status, body) = (reply.status, reply.body);
         assert_eq!(status, 401, "{path}: {body}");
         assert!(body.contains("Access token missing"), "{path}: {body}");
     }
     assert_eq!(app.hits(), 0, "nothing reached the inner service");
     // Whole segments only: these are not protected.
     for path in ["/masterful", "/accessories", "/health"] {
-        let (status, _) = raw(app.addr, "GET", path, &[]).await;
+        let status = exchange(app.addr, "GET", path, &[]).await.status;
         assert_ne!(status, 401, "{path}");
     }
 }
@@ -298,7 +241,10 @@ async fn route_layer_protects_matched_routes_only() {
             get(|claims: Claims| async move { claims.client_id().to_owned() }),
         )
         .route_layer(auth.layer());
-    let app = spawn(router, Arc::new(AtomicUsize::new(0))).await;
+    let app = App {
+        addr: serve_without_connect_info(router).await,
+        hits: Hits::default(),
+    };
     let (status, _) = get_json(&app.url("/api/items"), &[]).await;
     assert_eq!(status, 401);
     // With route_layer, unmatched paths answer 404 without asking for a token.
@@ -455,21 +401,6 @@ async fn stateless_mode_needs_no_store() {
     assert!(auth.store().is_none(), "no store in stateless mode");
 }
 
-struct DownStore;
-
-#[async_trait]
-impl TokenStore for DownStore {
-    async fn save(&self, _: &str, _: &StoredTokens) -> Result<(), StoreError> {
-        Err(StoreError::new("connection refused"))
-    }
-    async fn load(&self, _: &str) -> Result<Option<StoredTokens>, StoreError> {
-        Err(StoreError::new("connection refused"))
-    }
-    async fn revoke(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::new("connection refused"))
-    }
-}
-
 #[tokio::test]
 async fn store_down_fails_closed_with_503() {
     let auth = builder().store(DownStore).build().unwrap();
@@ -521,14 +452,14 @@ async fn cors_preflights_are_refused_without_a_token() {
     // CORS is served by a CorsLayer outside the auth layer (tests/cors.rs).
     let auth = stored().build().unwrap();
     let app = serve(&auth).await;
-    let headers = [
-        ("Origin", "http://example.test"),
-        ("Access-Control-Request-Method", "GET"),
+    let headers: [(&str, &[u8]); 2] = [
+        ("Origin", b"http://example.test"),
+        ("Access-Control-Request-Method", b"GET"),
     ];
-    let (status, _) = raw(app.addr, "OPTIONS", "/access/health", &headers).await;
-    assert_eq!(status, 401);
-    let (status, _) = raw(app.addr, "OPTIONS", "/access/health", &[]).await;
-    assert_eq!(status, 401);
+    let reply = exchange(app.addr, "OPTIONS", "/access/health", &headers).await;
+    assert_eq!(reply.status, 401);
+    let reply = exchange(app.addr, "OPTIONS", "/access/health", &[]).await;
+    assert_eq!(reply.status, 401);
     assert_eq!(app.hits(), 0, "a preflight reached the inner service");
 }
 

@@ -2,23 +2,24 @@
 //! `token new` / `token inspect`, exit codes, `--help`.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use std::{
     io::Write,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     sync::atomic::{AtomicUsize, Ordering},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use base64::{
-    Engine,
-    engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD},
-};
+use base64::{Engine, engine::general_purpose::URL_SAFE};
 use fastauth::{FastAuth, token::TokenType};
 use serde_json::Value;
 
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const OTHER_KEY: &str = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5PQ==";
+use common::{
+    auth::builder_with_key,
+    jwt::{b64, now, unb64},
+    keys::{KEY, OTHER_KEY},
+};
 
 /// Documented exit codes.
 const REFUSED: i32 = 1;
@@ -252,18 +253,9 @@ fn claims(out: &Output) -> Value {
     serde_json::from_str(&stdout(out)).unwrap()
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
 /// The library, configured with `key`, as a service would be.
 fn service_auth(key: &str) -> FastAuth {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(key)
-        .stateless()
-        .build()
-        .unwrap()
+    builder_with_key(key).stateless().build().unwrap()
 }
 
 #[test]
@@ -399,15 +391,10 @@ fn inspect_rejects_a_tampered_token() {
     }
     // Claims rewritten to another client, signature kept.
     let parts: Vec<&str> = access.split('.').collect();
-    let json = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let json = String::from_utf8(unb64(parts[1])).unwrap();
     let forged_json = json.replace("\"victim\"", "\"attacker\"");
     assert_ne!(forged_json, json);
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(forged_json),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], b64(forged_json), parts[2]);
     assert_rejected(&inspect(&forged, &["--key", KEY]), "invalid signature");
     // Structural damage.
     for broken in ["", "garbage", "a.b", "a.b.c", &access[..access.len() - 10]] {

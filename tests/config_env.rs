@@ -1,7 +1,11 @@
 //! Environment fallbacks and precedence (code > file > environment). The environment is
 //! process-wide, so each case runs in a child process of this test binary.
 
+mod common;
+
 use std::process::Command;
+
+use common::{auth::builder_with_key, config_file::ConfigFile};
 
 const KEY_ENV: &str = "env-key-0123456789-0123456789-0123456789=";
 const KEY_FILE: &str = "file-key-0123456789-0123456789-0123456789=";
@@ -32,12 +36,7 @@ fn is_child() -> bool {
 }
 
 fn signed_by(auth: &fastauth::FastAuth, key: &str) -> bool {
-    let other = fastauth::FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(key)
-        .stateless()
-        .build()
-        .unwrap();
+    let other = builder_with_key(key).stateless().build().unwrap();
     let token = fastauth::hooks::codec(auth).issue_pair("c").unwrap().access_token;
     fastauth::hooks::verify_access_token(&other, &token).is_ok()
 }
@@ -78,18 +77,11 @@ fn child_env_only() {
 #[ignore = "run by environment_is_the_last_fallback in a child process"]
 fn child_file_beats_env() {
     assert!(is_child());
-    let path = std::env::temp_dir().join(format!("fastauth-env-test-{}.json", std::process::id()));
-    std::fs::write(
-        &path,
-        format!(r#"{{"cryptography-key":"{KEY_FILE}","master-token":"file-master"}}"#),
-    )
-    .unwrap();
-    let auth = fastauth::FastAuth::from_file(&path)
-        .unwrap()
-        .stateless()
-        .build()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
+    let file = ConfigFile::new(&format!(
+        r#"{{"cryptography-key":"{KEY_FILE}","master-token":"file-master"}}"#
+    ));
+    // The environment is not ignored: the file must win over it.
+    let auth = file.builder().stateless().build().unwrap();
     assert!(signed_by(&auth, KEY_FILE));
     let mut headers = http::HeaderMap::new();
     headers.insert("master-token", "env-master".parse().unwrap());

@@ -8,29 +8,21 @@
 
 mod common;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
-
 use axum::{
     Router,
     routing::{any, get},
 };
-use bytes::Bytes;
-use http::{HeaderValue, Method, Request, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
-use tower::util::MapRequestLayer;
+use http::{HeaderValue, Method, header};
+use http_body_util::BodyExt;
 use tower_http::cors::CorsLayer;
 
 use common::{
-    MASTER,
+    auth::stored,
+    bodies::detail,
+    grpc::{empty_message, grpc_request, h2_client, serve_health_counted},
+    keys::MASTER,
     raw_http::exchange,
     server::{Hits, serve},
-    stored,
 };
 
 const ORIGIN: &str = "https://app.example";
@@ -50,40 +42,19 @@ async fn a_preflight_shaped_request_never_runs_a_tonic_rpc() {
         .master_paths(["/grpc.health.v1.Health"])
         .build()
         .unwrap();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counted = {
-        let calls = calls.clone();
-        MapRequestLayer::new(move |req: http::Request<tonic::body::Body>| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            req
-        })
-    };
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .layer(counted)
-            .add_service(health)
-            .serve_with_incoming(TcpIncoming::from(listener)),
-    );
+    let (addr, calls) = serve_health_counted(&auth).await;
 
     // What `curl --http2-prior-knowledge -X OPTIONS …` sends: a gRPC call with an empty
-    // message (5-byte frame header), spelled as a preflight.
-    let client = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<Full<Bytes>>();
-    let request = Request::builder()
-        .method(Method::OPTIONS)
-        .uri(format!("http://{addr}/grpc.health.v1.Health/Check"))
-        .header(header::CONTENT_TYPE, "application/grpc")
-        .header(header::TE, "trailers")
-        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-        .header(header::ORIGIN, ORIGIN)
-        .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
+    // message, spelled as a preflight.
+    let request = grpc_request(
+        Method::OPTIONS,
+        &format!("http://{addr}/grpc.health.v1.Health/Check"),
+    )
+    .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+    .header(header::ORIGIN, ORIGIN)
+    .body(empty_message())
+    .unwrap();
+    let response = h2_client().request(request).await.unwrap();
     let grpc_status = response.headers().get("grpc-status").cloned();
     let body = response.into_body().collect().await.unwrap();
     let trailer_status = body.trailers().and_then(|t| t.get("grpc-status")).cloned();
@@ -92,11 +63,7 @@ async fn a_preflight_shaped_request_never_runs_a_tonic_rpc() {
         (Some(HeaderValue::from_static("16")), None),
         "the preflight-shaped call must be refused as UNAUTHENTICATED, before the RPC"
     );
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        0,
-        "the RPC ran without a credential"
-    );
+    assert_eq!(calls.get(), 0, "the RPC ran without a credential");
 }
 
 #[tokio::test]
@@ -138,7 +105,7 @@ async fn a_preflight_never_reaches_a_method_agnostic_handler() {
         let reply = exchange(addr, "OPTIONS", path, &PREFLIGHT).await;
         assert_eq!(
             (reply.status, reply.body.as_str()),
-            (401, format!(r#"{{"detail":"{message}"}}"#).as_str()),
+            (401, detail(message).as_str()),
             "OPTIONS {path}"
         );
         // A plain OPTIONS is refused the same way.

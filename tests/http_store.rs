@@ -1,6 +1,8 @@
 //! `HttpTokenStore` against a real token database: an implementation of fastauth-api's
 //! reference database API, served on 127.0.0.1, that records every request it receives.
 
+mod common;
+
 use std::{
     collections::HashMap,
     future::Future,
@@ -20,7 +22,7 @@ use axum::{
 };
 use fastauth::{
     FastAuth,
-    store::{CachedTokenStore, EncryptedStore, HttpTokenStore, StoreError, StoredTokens, TokenStore},
+    store::{CachedTokenStore, EncryptedStore, HttpTokenStore, StoreError, TokenStore},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,8 +32,14 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-const KEY: &str = "a test key of at least thirty-two bytes, not secret";
-const MASTER: &str = "the master token";
+use common::{
+    client::{pair_of, request_pair, send},
+    config_file::ConfigFile,
+    keys::{KEY, MASTER},
+    server::{free_port, protected, serve_without_connect_info},
+    stores::pair,
+};
+
 const API_KEY: (&str, &str) = ("x-api-key", "database secret");
 const TENANT: (&str, &str) = ("x-tenant", "tests");
 /// Short, so that every failure is reported quickly.
@@ -252,13 +260,6 @@ fn store_for(url: &str) -> HttpTokenStore {
         .unwrap()
 }
 
-fn pair(access: &str, refresh: &str) -> StoredTokens {
-    StoredTokens {
-        access_token: access.into(),
-        refresh_token: refresh.into(),
-    }
-}
-
 /// Runs a store call, failing the test if it hangs instead of honouring its timeout.
 async fn bounded<T>(call: impl Future<Output = T>) -> T {
     tokio::time::timeout(HANG, call)
@@ -285,9 +286,8 @@ fn expect_store_error<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &
 }
 
 /// A port on which nothing listens.
-async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+fn closed_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 /// A server that accepts connections and never answers (nor closes them).
@@ -460,7 +460,7 @@ async fn a_database_that_never_answers_is_a_store_error() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_store_error() {
-    let addr = closed_port().await;
+    let addr = closed_port();
     let store = store_for(&format!("http://{addr}/mydb/data"));
     expect_store_error(bounded(store.load("c")).await, "load");
     expect_store_error(bounded(store.save("c", &pair("a", "r"))).await, "save");
@@ -472,9 +472,7 @@ async fn a_refused_connection_is_a_store_error() {
 // ---------------------------------------------------------------------------------
 
 fn auth_with(store: impl TokenStore) -> FastAuth {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+    common::auth::builder()
         .master_token(MASTER)
         .master_paths(["/auth/token/new"])
         .access_paths(["/api"])
@@ -484,52 +482,27 @@ fn auth_with(store: impl TokenStore) -> FastAuth {
 }
 
 /// Serves an app protected by `auth` on 127.0.0.1 and returns its base URL.
-async fn serve_app(auth: &FastAuth) -> (String, JoinHandle<()>) {
-    let app = Router::new()
-        .route("/api/items", get(|| async { "items" }))
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (url, task)
+async fn serve_app(auth: &FastAuth) -> String {
+    let app = protected(auth, Router::new().route("/api/items", get(|| async { "items" })));
+    format!("http://{}", serve_without_connect_info(app).await)
 }
 
 async fn get_items(client: &reqwest::Client, app: &str, access_token: &str) -> (StatusCode, Value) {
-    let response = bounded(
-        client
-            .get(format!("{app}/api/items"))
-            .header("ACCESS-TOKEN", access_token)
-            .send(),
-    )
-    .await
-    .unwrap();
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    let body = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
-    (status, body)
+    let url = format!("{app}/api/items");
+    let answer = bounded(send(client, Method::GET, &url, &[("ACCESS-TOKEN", access_token)])).await;
+    (StatusCode::from_u16(answer.status).unwrap(), answer.json())
 }
 
 #[tokio::test]
 async fn the_layer_fails_closed_while_the_database_is_down_and_recovers() {
     let server = DbServer::start(Db::new()).await;
     let auth = auth_with(store_for(&server.url()));
-    let (app, app_task) = serve_app(&auth).await;
+    let app = serve_app(&auth).await;
     let client = reqwest::Client::new();
 
-    let issued = client
-        .get(format!("{app}/auth/token/new?client_id=layer-client"))
-        .header("MASTER-TOKEN", MASTER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(issued.status().as_u16(), 200);
-    let issued: Value = serde_json::from_slice(&issued.bytes().await.unwrap()).unwrap();
-    let access = issued["data"]["access_token"].as_str().unwrap().to_owned();
-    let refresh = issued["data"]["refresh_token"].as_str().unwrap().to_owned();
+    let (status, issued) = request_pair(&client, &app, "layer-client").await;
+    assert_eq!(status, 200, "{issued}");
+    let (access, refresh) = pair_of(&issued);
 
     // The database received the save of exactly this pair.
     let saves: Vec<_> = server
@@ -564,7 +537,6 @@ async fn the_layer_fails_closed_while_the_database_is_down_and_recovers() {
         (StatusCode::OK, "items".into())
     );
     assert_configured_headers(&server.db.requests());
-    app_task.abort();
 }
 
 #[tokio::test]
@@ -579,7 +551,7 @@ async fn a_cache_in_front_saves_round_trips_and_sees_its_own_revocations() {
         .negative_ttl(Duration::from_secs(600))
         .build();
     let auth = auth_with(cached);
-    let (app, app_task) = serve_app(&auth).await;
+    let app = serve_app(&auth).await;
     let client = reqwest::Client::new();
 
     assert_eq!(server.db.count(Method::GET), 0);
@@ -607,31 +579,20 @@ async fn a_cache_in_front_saves_round_trips_and_sees_its_own_revocations() {
     let (status, body) = get_items(&client, &app, &pair.access_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({"detail": "Access token revoked"}));
-    app_task.abort();
 }
 
 #[tokio::test]
 async fn a_config_file_can_put_a_cache_in_front_of_the_database() {
     let server = DbServer::start(Db::new()).await;
-    let path = std::env::temp_dir().join(format!("fastauth-cache-{}.json", std::process::id()));
-    std::fs::write(
-        &path,
-        format!(
-            r#"{{"cryptography_key":"{KEY}","master_token":"{MASTER}","access_token_paths":["/api"],
-                "database_api_path":"{}","store_cache_ttl_secs":600}}"#,
-            server.url()
-        ),
-    )
-    .unwrap();
-    let auth = FastAuth::from_file(&path)
-        .unwrap()
-        .ignore_environment()
-        .build()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
+    let file = ConfigFile::new(&format!(
+        r#"{{"cryptography_key":"{KEY}","master_token":"{MASTER}","access_token_paths":["/api"],
+            "database_api_path":"{}","store_cache_ttl_secs":600}}"#,
+        server.url()
+    ));
+    let auth = file.builder().ignore_environment().build().unwrap();
     let issuer = auth_with(store_for(&server.url()));
     let pair = issuer.issue(Some("file-cached")).await.unwrap();
-    let (app, app_task) = serve_app(&auth).await;
+    let app = serve_app(&auth).await;
     let client = reqwest::Client::new();
     for _ in 0..3 {
         assert_eq!(
@@ -644,7 +605,6 @@ async fn a_config_file_can_put_a_cache_in_front_of_the_database() {
         1,
         "two of three requests were answered by the cache"
     );
-    app_task.abort();
 }
 
 // ---------------------------------------------------------------------------------
@@ -694,7 +654,7 @@ async fn concurrent_refreshes_through_the_http_store_exactly_one_wins() {
     let client = reqwest::Client::new();
     for (name, store) in stacks {
         let auth = auth_with(store);
-        let (app, app_task) = serve_app(&auth).await;
+        let app = serve_app(&auth).await;
         for round in 0..30 {
             let pair = auth.issue(Some(&format!("{name}-{round}"))).await.unwrap();
             let answers = race_refreshes(&client, &app, &pair.refresh_token, 4).await;
@@ -719,6 +679,5 @@ async fn concurrent_refreshes_through_the_http_store_exactly_one_wins() {
             let (status, body) = get_items(&client, &app, new_access).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
         }
-        app_task.abort();
     }
 }

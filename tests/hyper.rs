@@ -1,5 +1,7 @@
 //! `FastAuthLayer` around a plain hyper 1 service (no axum), over real sockets.
 
+mod common;
+
 use std::{
     convert::Infallible,
     future::poll_fn,
@@ -25,17 +27,14 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
-const KEY: &str = "hyper-test-key-of-at-least-thirty-two-bytes";
-const MASTER: &str = "hyper-master-secret";
+use common::keys::MASTER;
 
+/// Stored mode, on the test key.
 fn builder() -> FastAuthBuilder {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+    common::auth::stored()
         .master_token(MASTER)
         .master_paths(["/admin"])
         .access_paths(["/api"])
-        .store(fastauth::store::MemoryTokenStore::new())
 }
 
 struct App {

@@ -1,21 +1,18 @@
 //! Key rotation: tokens name their key with `kid`; older keys verify until retired.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use fastauth::{AuthError, FastAuth};
+mod common;
 
-const K1: &str = "first-key-0123456789-0123456789-0123456789";
-const K2: &str = "second-key-0123456789-0123456789-0123456789";
-const K3: &str = "third-key-0123456789-0123456789-0123456789";
+use fastauth::AuthError;
 
-fn header_of(token: &str) -> String {
-    String::from_utf8(URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
-}
+use common::{
+    auth::builder_with_key,
+    config_file::ConfigFile,
+    jwt::header_of,
+    keys::{K1, K2, K3},
+};
 
 fn stateless(key: &str) -> fastauth::FastAuthBuilder {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(key)
-        .stateless()
+    builder_with_key(key).stateless()
 }
 
 #[test]
@@ -107,18 +104,10 @@ fn key_sets_are_checked_at_build_time() {
 
 #[test]
 fn previous_keys_from_the_config_file() {
-    let path = std::env::temp_dir().join(format!("fastauth-rotation-{}.json", std::process::id()));
-    std::fs::write(
-        &path,
-        format!(r#"{{"cryptography_key":"{K3}","key_id":"k3","previous_keys":[{{"kid":"k2","key":"{K2}"}},{{"key":"{K1}"}}],"token_mode":"stateless"}}"#),
-    )
-    .unwrap();
-    let auth = FastAuth::from_file(&path)
-        .unwrap()
-        .ignore_environment()
-        .build()
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
+    let file = ConfigFile::new(&format!(
+        r#"{{"cryptography_key":"{K3}","key_id":"k3","previous_keys":[{{"kid":"k2","key":"{K2}"}},{{"key":"{K1}"}}],"token_mode":"stateless"}}"#
+    ));
+    let auth = file.builder().ignore_environment().build().unwrap();
     let t1 = fastauth::hooks::codec(&stateless(K1).build().unwrap())
         .issue_pair("c")
         .unwrap()

@@ -4,13 +4,14 @@
 //! The same document's claims are then checked against a real server on 127.0.0.1.
 #![cfg(feature = "utoipa")]
 
+mod common;
+
 use axum::{Router, routing::get};
 use fastauth::{
     FastAuth, Level,
     openapi::{ACCESS_TOKEN_SCHEME, BEARER_SCHEME, FastAuthOpenApi, MASTER_TOKEN_SCHEME},
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -20,17 +21,18 @@ use utoipa::{
     },
 };
 
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const MASTER: &str = "the-master-token";
+use common::{
+    auth::stored,
+    client::{pair_of, request_pair},
+    keys::MASTER,
+    server::{protected, serve_without_connect_info},
+};
 
 fn auth() -> FastAuth {
-    FastAuth::builder()
-        .cryptography_key(KEY)
-        .store(fastauth::store::MemoryTokenStore::new())
+    stored()
         .master_token(MASTER)
         .master_paths(["/admin"])
         .access_paths(["/api"])
-        .ignore_environment()
         .build()
         .unwrap()
 }
@@ -167,12 +169,9 @@ fn documents_the_token_endpoints() {
 
 #[test]
 fn token_endpoints_follow_the_configured_prefix_and_can_be_left_out() {
-    let custom = FastAuth::builder()
-        .cryptography_key(KEY)
-        .store(fastauth::store::MemoryTokenStore::new())
+    let custom = stored()
         .master_token(MASTER)
         .token_prefix("/v1/tokens/")
-        .ignore_environment()
         .build()
         .unwrap();
     let json = documented(&FastAuthOpenApi::new(&custom));
@@ -264,14 +263,7 @@ fn a_document_wide_requirement_is_combined_not_dropped() {
 #[test]
 fn token_router_under_a_guarded_prefix_gets_both_requirements() {
     // `/` guards everything, the token router included, when the layer wraps it.
-    let everything = FastAuth::builder()
-        .cryptography_key(KEY)
-        .store(fastauth::store::MemoryTokenStore::new())
-        .master_token(MASTER)
-        .access_paths(["/"])
-        .ignore_environment()
-        .build()
-        .unwrap();
+    let everything = stored().master_token(MASTER).access_paths(["/"]).build().unwrap();
     let json = documented(&FastAuthOpenApi::new(&everything));
     assert_eq!(
         json["paths"]["/auth/token/new"]["get"]["security"],
@@ -323,30 +315,19 @@ async fn the_document_matches_what_the_layer_does() {
     let auth = auth();
     let json = documented(&FastAuthOpenApi::new(&auth));
 
-    let app = Router::new()
+    let routes = Router::new()
         .route("/api/items", get(|| async { "items" }))
         .route("/api/items/{id}", get(|| async { "item" }))
         .route("/admin/stats", get(|| async { "stats" }))
         .route("/health", get(|| async { "ok" }))
-        .route("/apis", get(|| async { "apis" }))
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        .route("/apis", get(|| async { "apis" }));
+    let app = protected(&auth, routes);
+    let base = format!("http://{}", serve_without_connect_info(app).await);
     let client = reqwest::Client::new();
 
-    let body = client
-        .get(format!("{base}/auth/token/new?client_id=doc-test"))
-        .header("MASTER-TOKEN", MASTER)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let pair: Value = serde_json::from_slice(&body).unwrap();
-    let access_token = pair["data"]["access_token"].as_str().unwrap().to_owned();
+    let (status, body) = request_pair(&client, &base, "doc-test").await;
+    assert_eq!(status, 200, "{body}");
+    let (access_token, _) = pair_of(&body);
 
     for (template, concrete) in [
         ("/api/items", "/api/items"),

@@ -11,10 +11,11 @@ mod common;
 use axum::{Router, routing::get};
 
 use common::{
-    MASTER,
+    auth::stored,
+    bodies::detail,
+    keys::MASTER,
     raw_http::exchange,
     server::{Hits, serve},
-    stored,
 };
 
 #[tokio::test]
@@ -45,7 +46,7 @@ async fn wildcard_patterns_hold_against_semicolons_and_encoded_separators() {
         let reply = exchange(addr, "GET", path, &[]).await;
         assert_eq!(
             (reply.status, reply.body.as_str()),
-            (401, r#"{"detail":"Access token missing"}"#),
+            (401, detail("Access token missing").as_str()),
             "GET {path}"
         );
     }
@@ -53,7 +54,7 @@ async fn wildcard_patterns_hold_against_semicolons_and_encoded_separators() {
         let reply = exchange(addr, "GET", path, &[]).await;
         assert_eq!(
             (reply.status, reply.body.as_str()),
-            (401, r#"{"detail":"Master token missing"}"#),
+            (401, detail("Master token missing").as_str()),
             "GET {path}"
         );
     }

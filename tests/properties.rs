@@ -13,38 +13,23 @@
 //! Case counts are kept small enough for the file to run in a few seconds in a debug
 //! build; `PROPTEST_CASES` raises them for a longer run.
 
-use std::{
-    sync::OnceLock,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+mod common;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use std::{sync::OnceLock, time::Duration};
+
 use fastauth::{
     AuthError, FastAuth, Level,
     token::{MAX_CLIENT_ID_LEN, TokenError, TokenType},
 };
 use fastauth_router_model::{Tag, reference};
-use jsonwebtoken::{Algorithm, EncodingKey};
-use proptest::{prelude::*, test_runner::FileFailurePersistence};
+use proptest::prelude::*;
 
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const OTHER_KEY: &str = "Zm9yZ2VkIGtleSwgbm90IHRoZSBzZXJ2ZXIncyBrZXk=";
-const K1: &str = "first-key-0123456789-0123456789-0123456789";
-const K2: &str = "second-key-0123456789-0123456789-0123456789";
-
-/// `cases` per property, unless `PROPTEST_CASES` asks for another number.
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases,
-        // Shrunk failures are turned into named regression cases by hand, not files.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
-    }
-}
+use common::{
+    auth::{builder, key_ring},
+    jwt::{b64, hs256, now},
+    keys::{K1, K2, KEY, MASTER, OTHER_KEY},
+    proptest_config::config,
+};
 
 /// A deployment without key ids (fastauth-api's tokens) and one with a key ring:
 /// `k2` signs, `k1` and the kid-less `KEY` verify.
@@ -52,43 +37,14 @@ fn deployments() -> &'static [FastAuth] {
     static AUTHS: OnceLock<Vec<FastAuth>> = OnceLock::new();
     AUTHS.get_or_init(|| {
         let base = || {
-            FastAuth::builder()
-                .ignore_environment()
-                .master_token("a-long-random-master-token-0123456789")
+            builder()
+                .master_token(MASTER)
                 .master_paths(["/admin", "/grpc.health.v1.Health/Watch"])
                 .access_paths(["/api", "/files/*/raw", "/x/**/y"])
                 .stateless()
         };
-        vec![
-            base().cryptography_key(KEY).build().unwrap(),
-            base()
-                .cryptography_key(K2)
-                .key_id("k2")
-                .previous_key("k1", K1)
-                .previous_key_without_kid(KEY)
-                .build()
-                .unwrap(),
-        ]
+        vec![base().build().unwrap(), key_ring(base()).build().unwrap()]
     })
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-fn sign(header: &str, payload: &str, key: &str) -> String {
-    let message = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(payload)
-    );
-    let signature = jsonwebtoken::crypto::sign(
-        message.as_bytes(),
-        &EncodingKey::from_secret(key.as_bytes()),
-        Algorithm::HS256,
-    )
-    .unwrap();
-    format!("{message}.{signature}")
 }
 
 /// Everything a token can be verified with must return, not panic, and the level of any
@@ -133,9 +89,7 @@ fn token_like() -> impl Strategy<Value = String> {
             "[{}\":,a-zA-Z0-9 \\[\\]]{0,120}",
             segment
         )
-            .prop_map(|(h, p, s)| {
-                format!("{}.{}.{s}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p))
-            }),
+            .prop_map(|(h, p, s)| { format!("{}.{}.{s}", b64(h), b64(p)) }),
     ]
 }
 
@@ -220,7 +174,7 @@ impl GeneratedToken {
                 _ => None,
             })
             .collect();
-        sign(self.header, &format!("{{{}}}", members.join(",")), self.key)
+        hs256(self.header, &format!("{{{}}}", members.join(",")), self.key)
     }
 }
 
@@ -631,16 +585,13 @@ proptest! {
         refresh in lifetime(),
         ring in any::<bool>(),
     ) {
-        let mut builder = FastAuth::builder()
-            .ignore_environment()
+        let mut builder = builder()
             .access_token_lifetime(Duration::from_secs(access))
             .refresh_token_lifetime(Duration::from_secs(refresh))
             .stateless();
-        builder = if ring {
-            builder.cryptography_key(K2).key_id("k2").previous_key_without_kid(KEY)
-        } else {
-            builder.cryptography_key(KEY)
-        };
+        if ring {
+            builder = builder.cryptography_key(K2).key_id("k2").previous_key_without_kid(KEY);
+        }
         let auth = builder.build().unwrap();
         let before = now();
         let pair = fastauth::hooks::codec(&auth).issue_pair(&client_id).unwrap();
@@ -788,15 +739,9 @@ fn only_case_and_escapes(path: &str) -> bool {
 
 /// A stateless deployment with these patterns.
 fn rules(master: &[&str], access: &[&str]) -> FastAuth {
-    let mut builder = FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
-        .stateless()
-        .access_paths(access.iter().copied());
+    let mut builder = builder().stateless().access_paths(access.iter().copied());
     if !master.is_empty() {
-        builder = builder
-            .master_token("a-long-random-master-token-0123456789")
-            .master_paths(master.iter().copied());
+        builder = builder.master_token(MASTER).master_paths(master.iter().copied());
     }
     builder.build().unwrap()
 }

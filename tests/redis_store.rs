@@ -7,6 +7,8 @@
 //! kills) its own `redis-server` on a free port.
 #![cfg(feature = "redis")]
 
+mod common;
+
 use std::{
     io::Write,
     net::SocketAddr,
@@ -21,14 +23,18 @@ use std::{
 use axum::{Router, routing::get};
 use fastauth::{
     FastAuth,
-    store::{RedisTokenStore, Rotation, StoredTokens, TokenStore},
+    store::{RedisTokenStore, Rotation, TokenStore},
 };
 use redis::aio::MultiplexedConnection;
 use serde_json::Value;
-use tokio::{net::TcpListener, sync::Barrier};
+use tokio::sync::Barrier;
 
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const MASTER: &str = "the-master-token";
+use common::{
+    client::{get_json_via, pair_of, request_pair},
+    keys::MASTER,
+    server::{free_port, protected, serve_without_connect_info},
+    stores::pair,
+};
 /// Long enough that the keys of a test outlive it, short enough that none linger.
 const TEST_TTL: Duration = Duration::from_secs(600);
 /// A request that takes longer than this is hanging, not slow.
@@ -83,13 +89,6 @@ async fn raw(url: &str) -> MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .unwrap()
-}
-
-fn pair(access: &str, refresh: &str) -> StoredTokens {
-    StoredTokens {
-        access_token: access.into(),
-        refresh_token: refresh.into(),
-    }
 }
 
 #[tokio::test]
@@ -443,9 +442,7 @@ async fn concurrent_rotations_from_two_instances_exactly_one_wins() {
 // --- two FastAuth layers sharing one Redis ---------------------------------------
 
 async fn fast_auth(store: RedisTokenStore) -> FastAuth {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+    common::auth::builder()
         .master_token(MASTER)
         .access_paths(["/api"])
         .store(store)
@@ -454,33 +451,16 @@ async fn fast_auth(store: RedisTokenStore) -> FastAuth {
 }
 
 async fn serve(auth: &FastAuth) -> SocketAddr {
-    let app = Router::new()
-        .route("/api/data", get(|| async { "data" }))
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    serve_without_connect_info(protected(
+        auth,
+        Router::new().route("/api/data", get(|| async { "data" })),
+    ))
+    .await
 }
 
 fn http() -> reqwest::Client {
     // The timeout only tells a hang from an answer; no test asserts speed.
     reqwest::Client::builder().timeout(HANG).build().unwrap()
-}
-
-async fn get_json(client: &reqwest::Client, url: String, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = client.get(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request
-        .send()
-        .await
-        .expect("an answer, not a hang or a dropped connection");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// `GET /auth/token/new` at `addr`: the status and, on 200, the pair.
@@ -489,25 +469,14 @@ async fn issue(
     addr: SocketAddr,
     client_id: &str,
 ) -> (u16, Option<(String, String)>) {
-    let (status, body) = get_json(
-        client,
-        format!("http://{addr}/auth/token/new?client_id={client_id}"),
-        &[("MASTER-TOKEN", MASTER)],
-    )
-    .await;
-    let pair = (status == 200).then(|| {
-        (
-            body["data"]["access_token"].as_str().unwrap().to_owned(),
-            body["data"]["refresh_token"].as_str().unwrap().to_owned(),
-        )
-    });
-    (status, pair)
+    let (status, body) = request_pair(client, &format!("http://{addr}"), client_id).await;
+    (status, (status == 200).then(|| pair_of(&body)))
 }
 
 async fn api(client: &reqwest::Client, addr: SocketAddr, access: &str) -> (u16, Value) {
-    get_json(
+    get_json_via(
         client,
-        format!("http://{addr}/api/data"),
+        &format!("http://{addr}/api/data"),
         &[("ACCESS-TOKEN", access)],
     )
     .await
@@ -569,9 +538,9 @@ async fn concurrent_refreshes_through_both_layers_exactly_one_wins() {
                 let (client, barrier, refresh) = (client.clone(), barrier.clone(), refresh.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    get_json(
+                    get_json_via(
                         &client,
-                        format!("http://{addr}/auth/token/refresh?refresh_token={refresh}"),
+                        &format!("http://{addr}/auth/token/refresh?refresh_token={refresh}"),
                         &[],
                     )
                     .await
@@ -592,14 +561,6 @@ async fn concurrent_refreshes_through_both_layers_exactly_one_wins() {
 }
 
 // --- a Redis restart under load ---------------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A redis-server this test started; killed when dropped, so a failing test leaves none behind.
 struct OwnRedis {
@@ -673,24 +634,19 @@ impl Drop for OwnRedis {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_restart_under_load_fails_closed_and_recovers() {
-    // Gated like the others, so that a run without Redis says so instead of failing;
-    // CI sets REDIS_URL and must then have the redis-server binary too.
-    if redis_url("redis_restart_under_load_fails_closed_and_recovers").is_none() {
-        return;
-    }
+/// A redis-server of the test's own, and a layer in front of it whose store gives up
+/// quickly (500 ms a command, 200 ms to connect), so that an outage shows at once.
+async fn own_redis_behind_a_layer(test: &str, prefix: &str) -> (OwnRedis, SocketAddr) {
     let port = free_port();
-    let Some(mut server) = OwnRedis::start(port) else {
+    let Some(server) = OwnRedis::start(port) else {
         panic!(
             "REDIS_URL is set but the redis-server binary is not on PATH: install it \
-             (apt-get install -y redis-server) to run the restart test"
+             (apt-get install -y redis-server) to run {test}"
         );
     };
     server.ready().await;
-
     let store = RedisTokenStore::builder(format!("redis://127.0.0.1:{port}"))
-        .key_prefix(unique_prefix("restart"))
+        .key_prefix(unique_prefix(prefix))
         .ttl(TEST_TTL)
         .timeout(Duration::from_millis(500))
         .connect_timeout(Duration::from_millis(200))
@@ -698,7 +654,18 @@ async fn redis_restart_under_load_fails_closed_and_recovers() {
         .await
         .unwrap();
     let auth = fast_auth(store).await;
-    let addr = serve(&auth).await;
+    (server, serve(&auth).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_restart_under_load_fails_closed_and_recovers() {
+    // Gated like the others, so that a run without Redis says so instead of failing;
+    // CI sets REDIS_URL and must then have the redis-server binary too.
+    if redis_url("redis_restart_under_load_fails_closed_and_recovers").is_none() {
+        return;
+    }
+    let (mut server, addr) = own_redis_behind_a_layer("the restart test", "restart").await;
+    let port = server.port;
     let client = http();
 
     let (status, tokens) = issue(&client, addr, "svc").await;
@@ -771,24 +738,7 @@ async fn hung_redis_times_out_and_recovers_with_its_data() {
     if redis_url("hung_redis_times_out_and_recovers_with_its_data").is_none() {
         return;
     }
-    let port = free_port();
-    let Some(server) = OwnRedis::start(port) else {
-        panic!(
-            "REDIS_URL is set but the redis-server binary is not on PATH: install it \
-             (apt-get install -y redis-server) to run the hung-server test"
-        );
-    };
-    server.ready().await;
-    let store = RedisTokenStore::builder(format!("redis://127.0.0.1:{port}"))
-        .key_prefix(unique_prefix("hung"))
-        .ttl(TEST_TTL)
-        .timeout(Duration::from_millis(500))
-        .connect_timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .unwrap();
-    let auth = fast_auth(store).await;
-    let addr = serve(&auth).await;
+    let (server, addr) = own_redis_behind_a_layer("the hung-server test", "hung").await;
     let client = http();
     let (_, tokens) = issue(&client, addr, "svc").await;
     let (access, _) = tokens.unwrap();
@@ -806,9 +756,9 @@ async fn hung_redis_times_out_and_recovers_with_its_data() {
     assert_eq!(status, 503, "{body}");
     let (status, body) = tokio::time::timeout(
         HANG,
-        get_json(
+        get_json_via(
             &client,
-            format!("http://{addr}/auth/token/refresh?refresh_token={refresh}"),
+            &format!("http://{addr}/auth/token/refresh?refresh_token={refresh}"),
             &[],
         ),
     )

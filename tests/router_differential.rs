@@ -18,35 +18,26 @@ mod common;
 use std::{
     net::SocketAddr,
     sync::{
-        Arc, OnceLock,
+        OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
 };
 
-use bytes::Bytes;
 use fastauth::FastAuth;
 use fastauth_router_model::{Credential, HitLog, Input, RouteSet, Tag, spell};
-use http::{Method, Request, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use proptest::{prelude::*, test_runner::FileFailurePersistence};
+use http::Method;
+use http_body_util::BodyExt;
+use proptest::prelude::*;
 use tokio::{net::TcpListener, runtime::Runtime};
-use tonic::transport::{Server, server::TcpIncoming};
-use tower::util::MapRequestLayer;
 
-use common::{KEY, MASTER, raw_http::exchange_bytes};
-
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
-    }
-}
+use common::{
+    auth::builder,
+    grpc::{empty_message, grpc_request, h2_client, serve_health_counted},
+    keys::MASTER,
+    proptest_config::config,
+    raw_http::exchange_bytes,
+    server::Hits,
+};
 
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -60,9 +51,7 @@ fn runtime() -> &'static Runtime {
 }
 
 fn auth_for(master: &[String], access: &[String]) -> FastAuth {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+    builder()
         .master_token(MASTER)
         .stateless()
         .master_paths(master)
@@ -152,57 +141,27 @@ fn the_generated_requests_reach_protected_handlers() {
     );
 }
 
-/// A tonic server whose health service the layer guards at master level, with a
-/// counter inside the layer: the service reached without the master token is a bypass.
-async fn tonic_server() -> (SocketAddr, Arc<AtomicUsize>) {
-    let auth = FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+/// The health service guarded at master level, with a counter inside the layer: the
+/// service reached without the master token is a bypass.
+async fn tonic_server() -> (SocketAddr, Hits) {
+    let auth = builder()
         .master_token(MASTER)
         .master_paths(["/grpc.health.v1.Health"])
         .stateless()
         .build()
         .unwrap();
-    let reached = Arc::new(AtomicUsize::new(0));
-    let counter = {
-        let reached = reached.clone();
-        MapRequestLayer::new(move |req: http::Request<tonic::body::Body>| {
-            reached.fetch_add(1, Ordering::SeqCst);
-            req
-        })
-    };
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .layer(counter)
-            .add_service(health)
-            .serve_with_incoming(TcpIncoming::from(listener)),
-    );
-    (addr, reached)
+    serve_health_counted(&auth).await
 }
 
 /// One gRPC call (an empty message) to `path`; `None` if the path is no valid URI.
 async fn grpc_call(addr: SocketAddr, path: &[u8], master: bool) -> Option<u16> {
     let path = std::str::from_utf8(path).ok()?;
-    let uri: http::Uri = format!("http://{addr}{path}").parse().ok()?;
-    let client = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<Full<Bytes>>();
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/grpc")
-        .header(header::TE, "trailers");
+    let mut request = grpc_request(Method::POST, &format!("http://{addr}{path}"));
     if master {
         request = request.header("master-token", MASTER);
     }
-    let request = request
-        .body(Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])))
-        .ok()?;
-    let response = client.request(request).await.ok()?;
+    let request = request.body(empty_message()).ok()?;
+    let response = h2_client().request(request).await.ok()?;
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     Some(status)
@@ -227,7 +186,7 @@ proptest! {
                     let path = spell(template, &mut input);
                     let _ = grpc_call(addr, &path, false).await;
                     prop_assert_eq!(
-                        reached.load(Ordering::SeqCst),
+                        reached.get(),
                         0,
                         "{} reached the health service without the master token",
                         String::from_utf8_lossy(&path)
@@ -236,7 +195,7 @@ proptest! {
             }
             // The canonical call with the token does reach it.
             prop_assert_eq!(grpc_call(addr, b"/grpc.health.v1.Health/Check", true).await, Some(200));
-            prop_assert_eq!(reached.load(Ordering::SeqCst), 1);
+            prop_assert_eq!(reached.get(), 1);
             Ok(())
         })?;
     }

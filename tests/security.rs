@@ -2,21 +2,23 @@
 //! over real sockets.
 #![cfg(feature = "axum")]
 
+mod common;
+
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{Router, routing::get};
 use fastauth::{FailureLimit, FastAuth, FastAuthBuilder};
 use reqwest::Method;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const MASTER: &str = "a-long-random-master-token-0123456789";
+use common::{
+    keys::MASTER,
+    server::{protected, serve, serve_without_connect_info},
+};
 
+/// The app's paths, on the test key.
 fn base() -> FastAuthBuilder {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
+    common::auth::builder()
         .master_paths(["/admin"])
         .access_paths(["/api"])
 }
@@ -27,47 +29,30 @@ fn builder() -> FastAuthBuilder {
 }
 
 /// Serves with connect info, so the brute-force protection sees client addresses.
-async fn serve(auth: &FastAuth) -> SocketAddr {
-    let app = Router::new()
+async fn serve_app(auth: &FastAuth) -> SocketAddr {
+    let routes = Router::new()
         .route("/api/x", get(|| async { "api" }))
-        .route("/admin/x", get(|| async { "admin" }))
-        .nest_service("/auth", auth.token_router())
-        .layer(auth.layer());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap()
-    });
-    addr
+        .route("/admin/x", get(|| async { "admin" }));
+    serve(protected(auth, routes)).await
 }
 
+/// `method path` at `addr`: the status, the headers and the body as JSON.
 async fn send(
-    method: reqwest::Method,
+    method: Method,
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("http://{addr}{path}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    let url = format!("http://{addr}{path}");
+    let answer = common::client::send(&reqwest::Client::new(), method, &url, headers).await;
+    let body = answer.json();
+    (answer.status, answer.headers, body)
 }
 
 #[tokio::test]
 async fn revoke_and_logout_take_effect_at_once() {
     let auth = builder().master_token(MASTER).build().unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let a = auth.issue(Some("alice")).await.unwrap();
     let b = auth.issue(Some("bob")).await.unwrap();
 
@@ -153,7 +138,7 @@ async fn revoke_and_logout_take_effect_at_once() {
 #[tokio::test]
 async fn revocation_needs_stored_mode() {
     let auth = base().master_token(MASTER).stateless().build().unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let (status, _, body) = send(
         Method::POST,
         addr,
@@ -175,7 +160,7 @@ async fn the_master_token_can_be_configured_as_a_hash() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let auth = builder().master_token_sha256(&digest).build().unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", MASTER)]).await;
     assert_eq!(status, 200);
     // The digest itself is not the master token.
@@ -212,7 +197,7 @@ async fn repeated_failures_lock_an_address_out() {
         .failure_limit(Some(limit))
         .build()
         .unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     for _ in 0..2 {
         let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", "guess")]).await;
         assert_eq!(status, 401);
@@ -258,7 +243,7 @@ async fn invalid_refresh_tokens_count_as_failures() {
         .failure_limit(Some(limit))
         .build()
         .unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let pair = auth.issue(Some("c")).await.unwrap();
     for _ in 0..2 {
         let (status, _, _) = send(Method::GET, addr, "/auth/token/refresh?refresh_token=forged", &[]).await;
@@ -276,7 +261,7 @@ async fn the_limit_can_be_switched_off() {
         .failure_limit(None)
         .build()
         .unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     for _ in 0..15 {
         let (status, _, _) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", "guess")]).await;
         assert_eq!(status, 401);
@@ -288,7 +273,7 @@ async fn the_limit_can_be_switched_off() {
 #[tokio::test]
 async fn oversized_credentials_are_refused_before_any_work() {
     let auth = builder().master_token(MASTER).build().unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let long_master = format!("{MASTER}{}", "x".repeat(2000));
     let (status, _, body) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", &long_master)]).await;
     assert_eq!(
@@ -306,10 +291,8 @@ async fn oversized_credentials_are_refused_before_any_work() {
 /// The layer remembers verified tokens; none of these may ride on that.
 #[tokio::test]
 async fn a_remembered_token_is_still_checked() {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-
     let auth = builder().master_token(MASTER).build().unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let pair = auth.issue(Some("alice")).await.unwrap();
     let token = pair.access_token.as_str();
     for _ in 0..3 {
@@ -324,7 +307,7 @@ async fn a_remembered_token_is_still_checked() {
         r#"{{"client_id":"mallory","type":"access","exp":{},"iat":0}}"#,
         u32::MAX
     );
-    let forged = format!("{header}.{}.{signature}", URL_SAFE_NO_PAD.encode(claims));
+    let forged = format!("{header}.{}.{signature}", common::jwt::b64(claims));
     let (status, _, body) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &forged)]).await;
     assert_eq!(
         (status, body["detail"].as_str()),
@@ -351,7 +334,7 @@ async fn a_remembered_token_is_still_checked() {
         .access_token_lifetime(Duration::from_secs(1))
         .build()
         .unwrap();
-    let addr = serve(&auth).await;
+    let addr = serve_app(&auth).await;
     let token = auth.issue(Some("bob")).await.unwrap().access_token;
     let (status, _, _) = send(Method::GET, addr, "/api/x", &[("ACCESS-TOKEN", &token)]).await;
     assert_eq!(status, 200);
@@ -389,9 +372,8 @@ async fn serve_behind_proxy(builder: FastAuthBuilder) -> (FastAuth, SocketAddr) 
                 next.run(req).await
             },
         ));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The address comes from the header, not from connect info.
+    let addr = serve_without_connect_info(app).await;
     (auth, addr)
 }
 

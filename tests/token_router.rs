@@ -9,16 +9,16 @@ use axum::Router;
 use serde_json::Value;
 
 use common::{
-    MASTER, builder,
+    auth::stored,
+    keys::MASTER,
     raw_http::{Reply, exchange, exchange_with_body},
     server::serve,
 };
 
 async fn app() -> (fastauth::FastAuth, std::net::SocketAddr) {
-    let auth = builder()
+    let auth = stored()
         .master_token(MASTER)
         .access_paths(["/api"])
-        .store(fastauth::store::MemoryTokenStore::new())
         .build()
         .unwrap();
     let addr = serve(Router::new().nest_service("/auth", auth.token_router())).await;

@@ -6,59 +6,43 @@
 //! implementation (Python's standard library), and both jsonwebtoken crypto backends
 //! produce and accept the same signatures.
 
-use std::{
-    net::SocketAddr,
-    process::Command,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::{SystemTime, UNIX_EPOCH},
-};
+mod common;
+
+use std::{net::SocketAddr, process::Command};
 
 use axum::{Extension, Router, routing::get};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use fastauth::{Claims, FastAuth};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+
+use common::{
+    bodies::{
+        EXPIRED_ACCESS as EXPIRED, INVALID_ACCESS as INVALID, MISSING_ACCESS as MISSING, WRONG_TYPE, detail,
+    },
+    client::send,
+    jwt::{HS256 as HS256_HEADER, b64, claims, hs256, now, unb64},
+    keys::{KEY, OTHER_KEY},
+    raw_http::exchange,
+    server::{Hits, serve_without_connect_info},
 };
-
-/// A Fernet-shaped key (44 characters): its UTF-8 bytes are the HMAC key.
-const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
-const OTHER_KEY: &str = "Zm9yZ2VkIGtleSwgbm90IHRoZSBzZXJ2ZXIncyBrZXk=";
-const HS256_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
-const INVALID: &str = "Unauthorized Access Token";
-const EXPIRED: &str = "Access token expired";
-const WRONG_TYPE: &str = "Wrong token type";
-const MISSING: &str = "Access token missing";
 
 struct Server {
     addr: SocketAddr,
-    hits: Arc<AtomicUsize>,
+    /// Requests that reached the handler behind the fastauth layer.
+    hits: Hits,
     client: reqwest::Client,
 }
 
 impl Server {
     async fn start(auth: &FastAuth) -> Self {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        let handler = move |Extension(claims): Extension<Claims>| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                claims.client_id().to_owned()
-            }
-        };
-        let app = Router::new().route("/api/x", get(handler)).layer(auth.layer());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let hits = Hits::default();
+        let handler = |Extension(claims): Extension<Claims>| async move { claims.client_id().to_owned() };
+        let app = hits
+            .count(Router::new().route("/api/x", get(handler)))
+            .layer(auth.layer());
         Self {
-            addr,
+            addr: serve_without_connect_info(app).await,
             hits,
             client: reqwest::Client::new(),
         }
@@ -69,26 +53,19 @@ impl Server {
     }
 
     fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.hits.get()
     }
 
     async fn get(&self, header: &str, value: &str) -> (u16, Option<String>, String) {
-        let response = self
-            .client
-            .get(self.url())
-            .header(header, value)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let challenge = response
-            .headers()
+        let answer = send(&self.client, Method::GET, &self.url(), &[(header, value)]).await;
+        let challenge = answer
+            .headers
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_owned());
-        if status == 401 {
-            assert_eq!(response.headers()["content-type"], "application/json");
+        if answer.status == 401 {
+            assert_eq!(answer.headers["content-type"], "application/json");
         }
-        (status, challenge, response.text().await.unwrap())
+        (answer.status, challenge, answer.text)
     }
 
     /// Sends the token in `ACCESS-TOKEN` and as `Authorization: Bearer`, and checks
@@ -122,54 +99,6 @@ impl Server {
         }
         assert_eq!(self.hits(), before + 2);
     }
-
-    /// Writes `request` as raw bytes and returns the status code and body.
-    async fn raw(&self, request: &[u8]) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.addr).await.unwrap();
-        stream.write_all(request).await.unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let text = String::from_utf8(response).expect("the response is UTF-8");
-        let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {head:?}"));
-        (status, body.to_owned())
-    }
-}
-
-fn detail(message: &str) -> String {
-    format!(r#"{{"detail":"{message}"}}"#)
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn unb64(text: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(text).unwrap()
-}
-
-/// `header` and `payload` as written, base64url without padding, HS256-signed with `key`.
-fn hs256(header: &str, payload: &str, key: &str) -> String {
-    let message = format!("{}.{}", b64(header), b64(payload));
-    let signature = jsonwebtoken::crypto::sign(
-        message.as_bytes(),
-        &EncodingKey::from_secret(key.as_bytes()),
-        Algorithm::HS256,
-    )
-    .unwrap();
-    format!("{message}.{signature}")
-}
-
-fn claims(client_id: &str, token_type: &str, exp: u64) -> Value {
-    json!({ "client_id": client_id, "type": token_type, "exp": exp, "iat": now() })
 }
 
 fn access_claims() -> Value {
@@ -181,10 +110,7 @@ fn signed(payload: &Value) -> String {
 }
 
 fn builder() -> fastauth::FastAuthBuilder {
-    FastAuth::builder()
-        .cryptography_key(KEY)
-        .access_paths(["/api"])
-        .ignore_environment()
+    common::auth::builder().access_paths(["/api"])
 }
 
 fn stateless() -> FastAuth {
@@ -408,18 +334,15 @@ async fn a_64_kib_token_is_a_401_not_431_or_500() {
 async fn non_utf8_header_bytes_are_a_401() {
     let auth = stateless();
     let server = Server::start(&auth).await;
-    for header in [
-        &b"ACCESS-TOKEN: \xff\xfe\x80token"[..],
-        &b"ACCESS-TOKEN: eyJ\xc3\x28.abc.def"[..],
-        &b"Authorization: Bearer \xff\xfe\x80token"[..],
+    for (name, value) in [
+        ("ACCESS-TOKEN", &b"\xff\xfe\x80token"[..]),
+        ("ACCESS-TOKEN", &b"eyJ\xc3\x28.abc.def"[..]),
+        ("Authorization", &b"Bearer \xff\xfe\x80token"[..]),
     ] {
-        let mut request = b"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".to_vec();
-        request.extend_from_slice(header);
-        request.extend_from_slice(b"\r\n\r\n");
-        let (status, body) = server.raw(&request).await;
-        let shown = String::from_utf8_lossy(header);
-        assert_eq!(status, 401, "{shown}: {body}");
-        assert_eq!(body, detail(INVALID), "{shown}");
+        let reply = exchange(server.addr, "GET", "/api/x", &[(name, value)]).await;
+        let shown = format!("{name}: {}", String::from_utf8_lossy(value));
+        assert_eq!(reply.status, 401, "{shown}: {}", reply.body);
+        assert_eq!(reply.body, detail(INVALID), "{shown}");
     }
     assert_eq!(server.hits(), 0);
 }

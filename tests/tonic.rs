@@ -3,38 +3,29 @@
 
 #![cfg(feature = "tonic")]
 
+mod common;
+
 use std::net::SocketAddr;
 
-use async_trait::async_trait;
-use fastauth::{
-    FastAuth,
-    store::{MemoryTokenStore, StoreError, StoredTokens, TokenStore},
-};
-use tokio::net::TcpListener;
+use fastauth::store::MemoryTokenStore;
 use tonic::{
     Code, Request, Status,
-    transport::{Channel, Server, server::TcpIncoming},
+    transport::{Channel, Server},
 };
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use tower::Layer;
 
-const KEY: &str = "tonic-test-key-of-at-least-thirty-two-bytes";
-const MASTER: &str = "tonic-master-secret";
+use common::{
+    auth::builder_with_key,
+    grpc::{bind, serve_health},
+    keys::{MASTER, OTHER_KEY},
+    stores::DownStore,
+};
 
 fn auth_builder() -> fastauth::FastAuthBuilder {
-    FastAuth::builder()
-        .ignore_environment()
-        .cryptography_key(KEY)
-        .master_token(MASTER)
-}
-
-/// A listener on 127.0.0.1 with a free port, as tonic wants it.
-async fn bind() -> (TcpIncoming, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    (TcpIncoming::from(listener), addr)
+    common::auth::builder().master_token(MASTER)
 }
 
 async fn client(addr: SocketAddr) -> HealthClient<Channel> {
@@ -89,15 +80,7 @@ async fn unlisted_grpc_path_passes_without_a_token() {
         .store(MemoryTokenStore::new())
         .build()
         .unwrap();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let (incoming, addr) = bind().await;
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .add_service(health)
-            .serve_with_incoming(incoming),
-    );
-    let mut client = client(addr).await;
+    let mut client = client(serve_health(&auth).await).await;
 
     assert_serving(&mut client, &[]).await;
 }
@@ -109,15 +92,7 @@ async fn server_layer_protects_an_access_level_service() {
         .store(MemoryTokenStore::new())
         .build()
         .unwrap();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let (incoming, addr) = bind().await;
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .add_service(health)
-            .serve_with_incoming(incoming),
-    );
-    let mut client = client(addr).await;
+    let mut client = client(serve_health(&auth).await).await;
     let pair = auth.issue(Some("c1")).await.unwrap();
 
     assert_refused(&mut client, &[], Code::Unauthenticated, "Access token missing").await;
@@ -136,16 +111,9 @@ async fn server_layer_protects_an_access_level_service() {
     )
     .await;
     // A token signed with another key is no token of this deployment.
-    let foreign = fastauth::hooks::codec(
-        &FastAuth::builder()
-            .ignore_environment()
-            .cryptography_key("another-key-also-at-least-thirty-two-bytes")
-            .stateless()
-            .build()
-            .unwrap(),
-    )
-    .issue_pair("c1")
-    .unwrap();
+    let foreign = fastauth::hooks::codec(&builder_with_key(OTHER_KEY).stateless().build().unwrap())
+        .issue_pair("c1")
+        .unwrap();
     assert_refused(
         &mut client,
         &[("access-token", &foreign.access_token)],
@@ -181,15 +149,7 @@ async fn master_level_on_a_grpc_method() {
         .store(MemoryTokenStore::new())
         .build()
         .unwrap();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let (incoming, addr) = bind().await;
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .add_service(health)
-            .serve_with_incoming(incoming),
-    );
-    let mut client = client(addr).await;
+    let mut client = client(serve_health(&auth).await).await;
 
     assert_refused(&mut client, &[], Code::Unauthenticated, "Master token missing").await;
     assert_refused(
@@ -258,40 +218,14 @@ async fn layer_wraps_one_named_service() {
     assert_serving(&mut client, &[("authorization", &bearer)]).await;
 }
 
-/// A store whose backend cannot be reached: every call fails.
-struct UnreachableStore;
-
-#[async_trait]
-impl TokenStore for UnreachableStore {
-    async fn save(&self, _: &str, _: &StoredTokens) -> Result<(), StoreError> {
-        Err(StoreError::new("connection refused"))
-    }
-
-    async fn load(&self, _: &str) -> Result<Option<StoredTokens>, StoreError> {
-        Err(StoreError::new("connection refused"))
-    }
-
-    async fn revoke(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::new("connection refused"))
-    }
-}
-
 #[tokio::test]
 async fn unreachable_store_is_unavailable_not_unauthenticated() {
     let auth = auth_builder()
         .access_paths(["/grpc.health.v1.Health"])
-        .store(UnreachableStore)
+        .store(DownStore)
         .build()
         .unwrap();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let (incoming, addr) = bind().await;
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .add_service(health)
-            .serve_with_incoming(incoming),
-    );
-    let mut client = client(addr).await;
+    let mut client = client(serve_health(&auth).await).await;
     // Minted without the store, which cannot save it.
     let pair = fastauth::hooks::codec(&auth).issue_pair("c1").unwrap();
 
@@ -320,15 +254,7 @@ async fn stored_mode_revokes_the_previous_pair() {
         .store(MemoryTokenStore::new())
         .build()
         .unwrap();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let (incoming, addr) = bind().await;
-    tokio::spawn(
-        Server::builder()
-            .layer(auth.layer())
-            .add_service(health)
-            .serve_with_incoming(incoming),
-    );
-    let mut client = client(addr).await;
+    let mut client = client(serve_health(&auth).await).await;
 
     let first = auth.issue(Some("c1")).await.unwrap();
     assert_serving(&mut client, &[("access-token", &first.access_token)]).await;

@@ -1,5 +1,4 @@
-//! axum servers on 127.0.0.1, served with the client address (so the brute-force
-//! protection counts per client), and a counter of what reaches the handlers.
+//! axum servers on 127.0.0.1, and a counter of what reaches the handlers.
 
 use std::{
     net::SocketAddr,
@@ -10,6 +9,7 @@ use std::{
 };
 
 use axum::Router;
+use fastauth::FastAuth;
 use tokio::net::TcpListener;
 use tower::util::MapRequestLayer;
 
@@ -22,18 +22,33 @@ impl Hits {
         self.0.load(Ordering::SeqCst)
     }
 
-    /// `router` with every request that reaches it counted: put it *inside* the layer
-    /// under test, so a count that moves means a request got through.
-    pub fn count(&self, router: Router) -> Router {
+    /// A layer that counts every request going through it, of any request type (axum's,
+    /// tonic's): put it *inside* the layer under test, so a count that moves means a
+    /// request got through.
+    pub fn layer<R>(&self) -> MapRequestLayer<impl Fn(R) -> R + Clone + Send + Sync + 'static> {
         let hits = self.0.clone();
-        router.layer(MapRequestLayer::new(move |req: axum::extract::Request| {
+        MapRequestLayer::new(move |req: R| {
             hits.fetch_add(1, Ordering::SeqCst);
             req
-        }))
+        })
+    }
+
+    /// `router` with every request that reaches it counted (see [`Hits::layer`]).
+    pub fn count(&self, router: Router) -> Router {
+        router.layer(self.layer::<axum::extract::Request>())
     }
 }
 
-/// Serves `app` with connect info on a free port of 127.0.0.1.
+/// `routes` with the token endpoints under `/auth`, all behind `auth.layer()`: the app
+/// of fastauth-api's quick start.
+pub fn protected(auth: &FastAuth, routes: Router) -> Router {
+    routes
+        .nest_service("/auth", auth.token_router())
+        .layer(auth.layer())
+}
+
+/// Serves `app` with connect info on a free port of 127.0.0.1: the brute-force
+/// protection sees the client address and counts its failures.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -43,4 +58,23 @@ pub async fn serve(app: Router) -> SocketAddr {
             .unwrap()
     });
     addr
+}
+
+/// Serves `app` on a free port of 127.0.0.1 without connect info: no client address, so
+/// the brute-force protection counts nothing and a test may fail as often as it likes
+/// (or gives the address itself, through `client_address`).
+pub async fn serve_without_connect_info(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A port of 127.0.0.1 that was free a moment ago, and on which nothing listens now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
