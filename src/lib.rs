@@ -1,4 +1,122 @@
-#![doc = include_str!("../README.md")]
+//! Token authentication for [tower](https://docs.rs/tower) services: one layer that
+//! requires a master token or an HS256 access token per route, the endpoints that issue
+//! and refresh those tokens, and pluggable stores for the issued pairs. For axum, tonic,
+//! hyper or any tower stack. The Rust successor of the Python package fastauth-api: the
+//! same headers, tokens, token endpoints and token-database API, so a deployment can
+//! switch and keep its clients.
+//!
+//! # How a request is checked
+//!
+//! 1. [`FastAuthLayer`] gives the request's path a [`Level`]: `public`, `access` or
+//!    `master`, from the configured path patterns and the default level. Servers read
+//!    paths differently (`;params`, `%2F`, `\`, dot and empty segments), so the path is
+//!    matched in every way a server may read it and the strictest level applies.
+//! 2. *Access*: the token in `ACCESS-TOKEN` or `Authorization: Bearer` must be an HS256
+//!    JWT of this deployment (signature, `exp`, `"type":"access"`) and, in stored mode,
+//!    its client's current token in the [`store`](crate::store). *Master*: the
+//!    `MASTER-TOKEN` header must carry the master token (compared in constant time;
+//!    repeated failures lock the client address out for a while, see [`FailureLimit`]).
+//! 3. A request without the credential gets an answer from the layer — JSON 401 (or 429,
+//!    or 503 when the store cannot answer), a trailers-only status for gRPC — and never
+//!    reaches the inner service, whatever its method. A granted request carries the
+//!    token's [`Claims`] in its extensions.
+//!
+//! Tokens come from the [`TokenRouter`] (`{prefix}/token/new` with the master token,
+//! `{prefix}/token/refresh` with a refresh token, which rotates the pair) or from
+//! [`FastAuth::issue`]. A configured [`FastAuth`] hands out both, and answers the same
+//! questions directly ([`FastAuth::verify_access`], [`FastAuth::level_for`]).
+//!
+//! # Quick start with axum
+//!
+//! Every route needs an access token unless it is listed as public (deny by default),
+//! `/admin` needs the master token, and the token endpoints are mounted at `/auth`. The
+//! key and the master token come from `CRYPTOGRAPHY_KEY` and `MASTER_TOKEN`. The whole
+//! program, with its `Cargo.toml`, is `examples/axum-quickstart` in the repository:
+//!
+//! <!-- example: examples/axum-quickstart/src/main.rs#app -->
+#![cfg_attr(feature = "axum", doc = "```rust,no_run")]
+#![cfg_attr(not(feature = "axum"), doc = "```rust,ignore")]
+//! # use axum::{Router, routing::get};
+//! # use fastauth::{Claims, FastAuth, Level, store::MemoryTokenStore};
+//! # async fn me(claims: Claims) -> String { format!("hello, {}\n", claims.client_id()) }
+//! # fn main() -> Result<(), fastauth::ConfigError> {
+//! let auth = FastAuth::builder()
+//!     .default_level(Level::Access) // every route needs an access token…
+//!     .public_paths(["/health"]) // …but these need nothing
+//!     .master_paths(["/admin"]) // and these need the master token
+//!     .store(MemoryTokenStore::new()) // issued pairs (RedisTokenStore for several instances)
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/health", get(|| async { "ok\n" }))
+//!     .route("/api/me", get(me))
+//!     .route("/admin/stats", get(|| async { "all good\n" }))
+//!     .nest_service("/auth", auth.token_router()) // /auth/token/new, /auth/token/refresh
+//!     .layer(auth.layer());
+//! # let _: Router = app;
+//! # Ok(())
+//! # }
+#![doc = "```"]
+//!
+//! Serve it with the client address, so that failed credentials are counted per client:
+//! `axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())`.
+//!
+//! # Quick start with tonic
+//!
+//! The layer in front of every gRPC service, and the token endpoints on the same port,
+//! where a client gets a pair over HTTP/1.1 or HTTP/2 (`examples/tonic-quickstart`):
+//!
+//! <!-- example: examples/tonic-quickstart/src/main.rs#server -->
+#![cfg_attr(feature = "tonic", doc = "```rust,no_run")]
+#![cfg_attr(not(feature = "tonic"), doc = "```rust,ignore")]
+//! # use fastauth::FastAuth;
+//! # use tokio::net::TcpListener;
+//! # use tonic::{service::Routes, transport::{Server, server::TcpIncoming}};
+//! # async fn run(auth: FastAuth, listener: TcpListener) -> Result<(), Box<dyn std::error::Error>> {
+//! let (_health_reporter, health) = tonic_health::server::health_reporter();
+//! // The token endpoints on the same port as the services: a client gets a pair from
+//! // `/auth/token/new` (HTTP/1.1 or HTTP/2) and sends `authorization: Bearer …` metadata.
+//! let token_router = axum::Router::new().nest_service("/auth", auth.token_router());
+//! let routes = Routes::from(token_router).add_service(health);
+//! Server::builder()
+//!     .accept_http1(true) // for the token endpoints
+//!     .layer(auth.layer())
+//!     .add_routes(routes)
+//!     .serve_with_incoming(TcpIncoming::from(listener))
+//!     .await?;
+//! # Ok(())
+//! # }
+#![doc = "```"]
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `axum` | [`Claims`] and [`ClientId`](extract::ClientId) as extractors; axum's `ConnectInfo` as the client address |
+//! | `tonic` | the layer's service is a `NamedService`; tonic's `TcpConnectInfo` as the client address |
+//! | `redis` | [`RedisTokenStore`](store::RedisTokenStore): one store for several instances, atomic rotation |
+//! | `rustls` | `https://` for [`HttpTokenStore`](store::HttpTokenStore) |
+//! | `utoipa` | [`openapi::FastAuthOpenApi`]: the layer's requirements in an OpenAPI document |
+//! | `cli` | the `fastauth` command: `keygen`, `token new`, `token inspect` |
+//!
+//! # Where things are
+//!
+//! - [`FastAuth::builder`] and [`FastAuth::from_file`]: the configuration (every setting
+//!   has the name of its `fastauth.config.json` key), checked once by
+//!   [`FastAuthBuilder::build`].
+//! - [`FastAuth::layer`], [`FastAuth::require_access`], [`FastAuth::require_master`]: the
+//!   layers; [`FastAuth::token_router`]: the token endpoints.
+//! - [`store`]: the [`TokenStore`](store::TokenStore) trait (with a custom store
+//!   example) and the stores: memory, fastauth-api's HTTP database, Redis, a cache in
+//!   front of any store, encryption at rest.
+//! - [`response`]: the refusals and [`Rejection`](response::Rejection), for
+//!   [`FastAuthBuilder::on_failure`]; [`AuthError`] lists every refusal.
+//! - [`crypto`]: key generation and AES-256-GCM sealing; [`token`]: token types and limits.
+//!
+//! The repository's README covers deployment, the token endpoints in detail, migrating
+//! from fastauth-api and the Flussonic Media Server backend built on this crate;
+//! [SECURITY.md](https://github.com/fastauth-rs/fastauth/blob/main/SECURITY.md) lists
+//! what the crate protects against and the tests that prove it.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -55,3 +173,8 @@ pub use paths::Level;
 pub use router::TokenRouter;
 pub use state::TokenMode;
 pub use token::{Claims, TokenPair};
+
+/// The README's code blocks, compiled as doc tests (the README is not this page).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,65 +1,4 @@
 //! [`CachedTokenStore`]: a bounded, short-lived cache in front of any [`TokenStore`].
-//!
-//! In stored mode the layer calls [`TokenStore::load`] on every protected request. With
-//! a network store such as [`HttpTokenStore`](super::HttpTokenStore) that is one round
-//! trip per request; this wrapper answers repeated loads of the same client from memory
-//! (a read lock on one of several shards and a clone of the stored pair).
-//!
-//! ```
-//! use std::time::Duration;
-//! use fastauth::{
-//!     FastAuth,
-//!     store::{CachedTokenStore, HttpTokenStore},
-//! };
-//!
-//! # fn main() -> Result<(), fastauth::ConfigError> {
-//! let store = CachedTokenStore::builder(HttpTokenStore::new("http://127.0.0.1:6789/mydb/data")?)
-//!     .max_entries(50_000)
-//!     .ttl(Duration::from_secs(5))
-//!     .negative_ttl(Duration::from_secs(1))
-//!     .build();
-//! let auth = FastAuth::builder()
-//!     .ignore_environment()
-//!     .cryptography_key("an example key of at least thirty-two bytes")
-//!     .access_paths(["/api"])
-//!     .store(store)
-//!     .build()?;
-//! # let _ = auth;
-//! # Ok(()) }
-//! ```
-//!
-//! # What is cached, and for how long
-//!
-//! - A stored pair returned by the inner store is kept for the [`ttl`](CachedTokenStoreBuilder::ttl)
-//!   (default 5 s).
-//! - "Nothing stored" is kept for the shorter [`negative_ttl`](CachedTokenStoreBuilder::negative_ttl)
-//!   (default 1 s): a client that has just been issued a pair by another instance is
-//!   refused for at most that long.
-//! - Errors of the inner store are never cached: the next call asks the inner store again.
-//! - This instance's own [`save`](TokenStore::save), [`revoke`](TokenStore::revoke) and
-//!   [`rotate`](TokenStore::rotate) go to the inner store first and then update the
-//!   cache, so they take effect here immediately. If the inner store fails, the
-//!   client's entry is dropped (the write may or may not have happened), never kept.
-//! - At most [`max_entries`](CachedTokenStoreBuilder::max_entries) clients (default
-//!   10 000) are held; when full, the oldest-inserted entries are evicted first, which,
-//!   as every entry lives for a fixed time, are also the first to expire.
-//!
-//! # How stale another instance can be
-//!
-//! Nothing tells this cache about writes made by *other* instances sharing the same
-//! database. A pair revoked or replaced elsewhere is still accepted here until the
-//! entry expires: **up to the TTL**. A pair issued elsewhere is refused here for up to
-//! the negative TTL. That is the trade: one database round trip saved on nearly every
-//! request, against a bounded delay before a revocation made elsewhere is seen. Choose
-//! the TTL as the longest delay you accept for that; with a single instance, or when
-//! every revocation goes through the instance that serves the client, nothing is stale.
-//!
-//! A load that was already on its way to the inner store when this instance wrote the
-//! same client never caches its (possibly older) answer.
-//!
-//! The cache holds the tokens in memory in plain text, as the inner store's answers
-//! are. The layer only loads after an access token's signature was verified, so
-//! unauthenticated callers cannot fill the cache with entries of their choosing.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -85,8 +24,69 @@ const SHARDS: usize = 16;
 /// Used when `now + ttl` does not fit in an `Instant`.
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Caches the answers of another [`TokenStore`]. See the [module docs](self) for what is
-/// cached, for how long, and how stale it can be.
+/// Caches the answers of another [`TokenStore`]: a bounded, short-lived cache in front of
+/// any store.
+///
+/// In stored mode the layer calls [`TokenStore::load`] on every protected request. With
+/// a network store such as [`HttpTokenStore`](super::HttpTokenStore) that is one round
+/// trip per request; this wrapper answers repeated loads of the same client from memory
+/// (a read lock on one of several shards and a clone of the stored pair).
+///
+/// ```
+/// use std::time::Duration;
+/// use fastauth::{
+///     FastAuth,
+///     store::{CachedTokenStore, HttpTokenStore},
+/// };
+///
+/// # fn main() -> Result<(), fastauth::ConfigError> {
+/// let store = CachedTokenStore::builder(HttpTokenStore::new("http://127.0.0.1:6789/mydb/data")?)
+///     .max_entries(50_000)
+///     .ttl(Duration::from_secs(5))
+///     .negative_ttl(Duration::from_secs(1))
+///     .build();
+/// let auth = FastAuth::builder()
+///     .ignore_environment()
+///     .cryptography_key("an example key of at least thirty-two bytes")
+///     .access_paths(["/api"])
+///     .store(store)
+///     .build()?;
+/// # let _ = auth;
+/// # Ok(()) }
+/// ```
+///
+/// # What is cached, and for how long
+///
+/// - A stored pair returned by the inner store is kept for the [`ttl`](CachedTokenStoreBuilder::ttl)
+///   (default 5 s).
+/// - "Nothing stored" is kept for the shorter [`negative_ttl`](CachedTokenStoreBuilder::negative_ttl)
+///   (default 1 s): a client that has just been issued a pair by another instance is
+///   refused for at most that long.
+/// - Errors of the inner store are never cached: the next call asks the inner store again.
+/// - This instance's own [`save`](TokenStore::save), [`revoke`](TokenStore::revoke) and
+///   [`rotate`](TokenStore::rotate) go to the inner store first and then update the
+///   cache, so they take effect here immediately. If the inner store fails, the
+///   client's entry is dropped (the write may or may not have happened), never kept.
+/// - At most [`max_entries`](CachedTokenStoreBuilder::max_entries) clients (default
+///   10 000) are held; when full, the oldest-inserted entries are evicted first, which,
+///   as every entry lives for a fixed time, are also the first to expire.
+///
+/// # How stale another instance can be
+///
+/// Nothing tells this cache about writes made by *other* instances sharing the same
+/// database. A pair revoked or replaced elsewhere is still accepted here until the
+/// entry expires: **up to the TTL**. A pair issued elsewhere is refused here for up to
+/// the negative TTL. That is the trade: one database round trip saved on nearly every
+/// request, against a bounded delay before a revocation made elsewhere is seen. Choose
+/// the TTL as the longest delay you accept for that; with a single instance, or when
+/// every revocation goes through the instance that serves the client, nothing is stale.
+///
+/// A load that was already on its way to the inner store when this instance wrote the
+/// same client never caches its (possibly older) answer.
+///
+/// The cache holds the tokens in memory in plain text, as the inner store's answers
+/// are. The layer only loads after an access token's signature was verified, so
+/// unauthenticated callers cannot fill the cache with entries of their choosing.
 pub struct CachedTokenStore<S> {
     inner: S,
     shards: Box<[RwLock<Shard>]>,

@@ -1,19 +1,4 @@
 //! [`HttpTokenStore`]: the token-database HTTP API of fastauth-api.
-//!
-//! With base URL `B` (config `database_api_path`, such as `http://127.0.0.1:6789/mydb/data`):
-//!
-//! - save: `POST B/token?client_id=<id>` with `{"data":{"access_token":…,"refresh_token":…}}`,
-//!   success is HTTP 200;
-//! - load: `GET B/token?client_id=<id>`, 200 with `{"data":{"access_token":…,…}}`, or 404
-//!   when nothing is stored;
-//! - revoke: the API has no delete, so the pair is overwritten with empty tokens,
-//!   which never match a presented token (a Python deployment sharing the database
-//!   refuses them too).
-//!
-//! Unlike fastauth-api, the configured `headers` go with every call (so the database
-//! API can be protected), `client_id` is URL-encoded, one pooled async client is reused,
-//! and every answer other than 200/404, a timeout, a refused connection or a malformed
-//! body is a [`StoreError`], which the layer turns into a 503 (fail closed).
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -35,6 +20,21 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// A [`TokenStore`] speaking fastauth-api's token-database HTTP API.
+///
+/// With base URL `B` (config `database_api_path`, such as `http://127.0.0.1:6789/mydb/data`):
+///
+/// - save: `POST B/token?client_id=<id>` with `{"data":{"access_token":…,"refresh_token":…}}`,
+///   success is HTTP 200;
+/// - load: `GET B/token?client_id=<id>`, 200 with `{"data":{"access_token":…,…}}`, or 404
+///   when nothing is stored;
+/// - revoke: the API has no delete, so the pair is overwritten with empty tokens,
+///   which never match a presented token (a Python deployment sharing the database
+///   refuses them too).
+///
+/// Unlike fastauth-api, the configured `headers` go with every call (so the database
+/// API can be protected), `client_id` is URL-encoded, one pooled async client is reused,
+/// and every answer other than 200/404, a timeout, a refused connection or a malformed
+/// body is a [`StoreError`], which the layer turns into a 503 (fail closed).
 #[derive(Debug, Clone)]
 pub struct HttpTokenStore {
     client: Client,

@@ -5,6 +5,85 @@
 //! issuing a new pair replaces (revokes) the old one. The trait is small on purpose:
 //! a network store answers each call with one round trip, and [`TokenStore::rotate`]
 //! is the one place where a store that can do compare-and-swap (Redis, SQL) should.
+//!
+//! | store | for |
+//! |---|---|
+//! | [`MemoryTokenStore`] | one instance; a restart logs every client out |
+//! | [`HttpTokenStore`] | fastauth-api's token-database HTTP API, unchanged |
+//! | `RedisTokenStore` (feature `redis`) | several instances sharing pairs and revocations; atomic rotation |
+//! | [`CachedTokenStore`] | in front of a network store: repeated lookups from memory for a few seconds |
+//! | [`EncryptedStore`] | around any store: tokens at rest as AES-256-GCM ciphertext |
+//!
+//! # A store of your own
+//!
+//! The trait's methods are `async`, so an implementation needs the
+//! [`async_trait`](crate::async_trait) attribute, which fastauth re-exports (a plain
+//! `async fn` in the `impl` does not match the trait). Three methods are required;
+//! override [`rotate`](TokenStore::rotate) when the backend can compare and swap in one
+//! step, as this one can under its lock:
+//!
+//! ```
+//! use std::{collections::HashMap, sync::Mutex};
+//!
+//! use fastauth::store::{Rotation, StoreError, StoredTokens, TokenStore};
+//!
+//! #[derive(Default)]
+//! struct MyStore {
+//!     pairs: Mutex<HashMap<String, StoredTokens>>,
+//! }
+//!
+//! impl MyStore {
+//!     fn pairs(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, StoredTokens>>, StoreError> {
+//!         self.pairs.lock().map_err(|_| StoreError::new("the store's lock is poisoned"))
+//!     }
+//! }
+//!
+//! #[fastauth::async_trait]
+//! impl TokenStore for MyStore {
+//!     async fn save(&self, client_id: &str, tokens: &StoredTokens) -> Result<(), StoreError> {
+//!         self.pairs()?.insert(client_id.to_owned(), tokens.clone());
+//!         Ok(())
+//!     }
+//!
+//!     async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
+//!         Ok(self.pairs()?.get(client_id).cloned())
+//!     }
+//!
+//!     async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
+//!         self.pairs()?.remove(client_id);
+//!         Ok(())
+//!     }
+//!
+//!     async fn rotate(&self, client_id: &str, presented: &str, new: &StoredTokens) -> Result<Rotation, StoreError> {
+//!         let mut pairs = self.pairs()?;
+//!         match pairs.get(client_id) {
+//!             Some(current) if current.has_refresh_token(presented) => {
+//!                 pairs.insert(client_id.to_owned(), new.clone());
+//!                 Ok(Rotation::Rotated)
+//!             }
+//!             _ => Ok(Rotation::Stale),
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = fastauth::FastAuth::builder()
+//!     .ignore_environment()
+//!     .cryptography_key("an example key of at least thirty-two bytes")
+//!     .store(MyStore::default())
+//!     .build()?;
+//! let pair = auth.issue(Some("alice")).await?;
+//! assert_eq!(auth.verify_access(&pair.access_token).await?.client_id(), "alice");
+//! let refreshed = auth.refresh(&pair.refresh_token).await?;
+//! assert!(auth.verify_access(&pair.access_token).await.is_err(), "rotated away");
+//! assert!(auth.verify_access(&refreshed.access_token).await.is_ok());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/custom-store` in the repository keeps the pairs in a JSON file that
+//! survives restarts.
 
 use std::fmt;
 
