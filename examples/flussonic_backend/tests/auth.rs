@@ -1,8 +1,8 @@
 //! `/auth`: what each request is answered and why. Every branch of the decision has its
 //! reason code; the answers carry what Flussonic reads; the parameters come from a query
 //! string, a JSON body or a form body, first value winning (finding 7), each within its
-//! length limit (finding 5); and a `referer` or `qs` cannot stand in for the real
-//! parameters.
+//! length limit (finding 5); a `referer` or `qs` cannot stand in for the real parameters;
+//! and a token whose rules cannot be read is denied, never allowed everywhere.
 
 mod common;
 
@@ -308,6 +308,116 @@ async fn allowed_ips_take_cidr_ranges_and_ipv6() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "allowed_ips[1]"]));
+    server.stop().await;
+}
+
+/// A rule column that cannot be read (a damaged or hand-edited row) denied nothing: it
+/// counted as "no rule", so the token played from every address, every stream.
+#[tokio::test]
+async fn token_rules_that_cannot_be_read_deny_with_their_own_reason() {
+    let dir = TempDir::new("bad-rules");
+    let server = Server::start(&dir, &[]).await;
+    let ips = server
+        .token(json!({"token": "ips", "user_id": "u1", "max_sessions": 0, "allowed_ips": ["10.0.0.0/8"]}))
+        .await;
+    server
+        .tokens(&[
+            json!({"token": "streams", "user_id": "u2", "max_sessions": 0, "allowed_streams": ["live/*"]}),
+            json!({"token": "fine", "user_id": "u3", "max_sessions": 0, "allowed_ips": ["10.0.0.0/8"],
+                   "allowed_streams": ["live/*"]}),
+        ])
+        .await;
+    server
+        .expect_auth(&[
+            ("name=live/a&ip=10.0.0.1&token=ips&session_id=i1", "new_session"),
+            (
+                "name=live/a&ip=10.0.0.1&token=streams&session_id=s1",
+                "new_session",
+            ),
+        ])
+        .await;
+    // The rules as a bad hand edit or a broken import leaves them.
+    for (token, column, text) in [
+        ("ips", "allowed_ips", "10.0.0.0/8"),
+        ("streams", "allowed_streams", "{\"live/*\": true}"),
+    ] {
+        let changed = sql(
+            &dir,
+            &format!("UPDATE tokens SET {column} = '{text}' WHERE token = '{token}'"),
+        );
+        assert_eq!(changed, 1);
+    }
+    server
+        .expect_auth(&[
+            // Denied from any address or stream: the rules' own check is never reached…
+            (
+                "name=live/a&ip=10.0.0.1&token=ips&session_id=i2",
+                "invalid_token_rules",
+            ),
+            (
+                "name=vod/x&ip=192.0.2.1&token=ips&session_id=i3",
+                "invalid_token_rules",
+            ),
+            (
+                "name=live/a&ip=10.0.0.1&token=streams&session_id=s2",
+                "invalid_token_rules",
+            ),
+            (
+                "name=vod/x&ip=192.0.2.1&token=streams&session_id=s3",
+                "invalid_token_rules",
+            ),
+            // …and a session opened before is no longer a re-check: it ends.
+            (
+                "name=live/a&ip=10.0.0.1&token=ips&session_id=i1",
+                "invalid_token_rules",
+            ),
+            // A token with readable rules decides as before.
+            ("name=live/a&ip=10.0.0.1&token=fine&session_id=f1", "new_session"),
+            (
+                "name=vod/x&ip=10.0.0.1&token=fine&session_id=f2",
+                "stream_not_allowed",
+            ),
+            (
+                "name=live/a&ip=192.0.2.1&token=fine&session_id=f3",
+                "ip_not_allowed",
+            ),
+        ])
+        .await;
+    let answer = server.auth_get("name=live/a&ip=10.0.0.1&token=streams").await;
+    assert_eq!(answer.body["errors"][0]["code"], "invalid_token_rules");
+    assert_eq!(answer.body["user_id"], "u2");
+    assert_eq!(
+        sql(
+            &dir,
+            "SELECT COUNT(*) FROM active_sessions WHERE session_key IN ('i1', 's1')"
+        ),
+        1,
+        "only the session of the token refused on it ended"
+    );
+    // Rules that can be read again make the token play again.
+    let repaired = sql(
+        &dir,
+        &format!(
+            "UPDATE tokens SET allowed_ips = '[\"10.0.0.0/8\"]' WHERE id = {}",
+            ips["id"]
+        ),
+    );
+    assert_eq!(repaired, 1);
+    server
+        .expect_auth(&[("name=live/a&ip=10.0.0.1&token=ips&session_id=i4", "new_session")])
+        .await;
+    // Counted and logged with their reason.
+    let denied = server
+        .list("/api/access-logs?reason=invalid_token_rules&limit=1000")
+        .await;
+    assert_eq!(denied.len(), 6);
+    assert!(denied.iter().all(|row| row["result"] == "denied"), "{denied:?}");
+    let metrics = server.metrics_text().await;
+    let line = "flussonic_auth_decisions_total{result=\"denied\",reason=\"invalid_token_rules\"} 6";
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "missing {line:?} in\n{metrics}"
+    );
     server.stop().await;
 }
 

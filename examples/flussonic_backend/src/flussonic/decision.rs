@@ -1,5 +1,6 @@
 //! The `/auth` decision, in the order of the project it replaces: token known, status,
-//! validity window, allowed IPs, allowed streams, then the session (a live known session
+//! validity window, allowed IPs, allowed streams (rules that cannot be read deny: they
+//! never count as "no rule"), then the session (a live known session
 //! is a re-check; otherwise the user's live sessions across all its tokens are counted
 //! against the limit before one is opened).
 //!
@@ -37,13 +38,17 @@ pub enum Reason {
     IpNotAllowed,
     /// Denied: the stream is not in `allowed_streams`.
     StreamNotAllowed,
+    /// Denied: the token's stored `allowed_ips` or `allowed_streams` cannot be read as
+    /// a list of strings (a damaged or hand-edited row). A rule that cannot be read
+    /// must not count as no rule, which would allow every address or stream.
+    InvalidTokenRules,
     /// Denied: the user has `max_sessions` live sessions already.
     MaxSessionsReached,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (the metrics' index).
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::NewSession,
         Reason::Recheck,
         Reason::TokenMissing,
@@ -54,6 +59,7 @@ impl Reason {
         Reason::TokenNotYetValid,
         Reason::IpNotAllowed,
         Reason::StreamNotAllowed,
+        Reason::InvalidTokenRules,
         Reason::MaxSessionsReached,
     ];
 
@@ -70,6 +76,7 @@ impl Reason {
             Reason::TokenNotYetValid => "token_not_yet_valid",
             Reason::IpNotAllowed => "ip_not_allowed",
             Reason::StreamNotAllowed => "stream_not_allowed",
+            Reason::InvalidTokenRules => "invalid_token_rules",
             Reason::MaxSessionsReached => "max_sessions_reached",
         }
     }
@@ -87,6 +94,7 @@ impl Reason {
             Reason::TokenNotYetValid => "Token is not valid yet",
             Reason::IpNotAllowed => "IP address not allowed for this token",
             Reason::StreamNotAllowed => "Stream not allowed for this token",
+            Reason::InvalidTokenRules => "The token's IP or stream rules cannot be read",
             Reason::MaxSessionsReached => "Maximum number of concurrent sessions reached",
         }
     }
@@ -323,18 +331,43 @@ fn token_refusal(
         return Ok(Some(Reason::TokenExpired));
     }
     if row.allowed_ips != "[]" {
-        let allowed: Vec<String> = serde_json::from_str(&row.allowed_ips).unwrap_or_default();
+        let Some(allowed) = stored_rules(row, "allowed_ips", &row.allowed_ips) else {
+            return Ok(Some(Reason::InvalidTokenRules));
+        };
         if !allowed.is_empty() && !rules::ip_allowed(&allowed, ip) {
             return Ok(Some(Reason::IpNotAllowed));
         }
     }
     if row.allowed_streams != "[]" {
-        let allowed: Vec<String> = serde_json::from_str(&row.allowed_streams).unwrap_or_default();
+        let Some(allowed) = stored_rules(row, "allowed_streams", &row.allowed_streams) else {
+            return Ok(Some(Reason::InvalidTokenRules));
+        };
         if !allowed.is_empty() && !rules::stream_allowed(&allowed, name) {
             return Ok(Some(Reason::StreamNotAllowed));
         }
     }
     Ok(None)
+}
+
+/// A rule column as stored: a JSON list of strings. Anything else is `None`, and an
+/// error for the operator: the token then plays nowhere until the row is repaired,
+/// rather than everywhere.
+fn stored_rules(row: &TokenRow, column: &str, text: &str) -> Option<Vec<String>> {
+    match serde_json::from_str::<Vec<String>>(text) {
+        Ok(rules) => Some(rules),
+        Err(error) => {
+            tracing::error!(
+                token_id = row.id,
+                user_id = %row.user_id,
+                column,
+                %error,
+                "the token's rules cannot be read: every /auth with this token is denied \
+                 (invalid_token_rules) until the column holds a JSON list of strings again, \
+                 or the token is deleted and created again"
+            );
+            None
+        }
+    }
 }
 
 /// Flussonic's `session_id` when sent; otherwise (old versions) a digest of name, ip
@@ -353,8 +386,62 @@ pub fn session_key(req: &AuthRequest, name: &str, ip: &str, token: &str) -> Stri
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
+
+    fn row(allowed_ips: &str, allowed_streams: &str) -> TokenRow {
+        TokenRow {
+            id: 1,
+            user_id: "u".to_owned(),
+            status: "active".to_owned(),
+            max_sessions: 0,
+            valid_from: None,
+            valid_until: None,
+            allowed_ips: allowed_ips.to_owned(),
+            allowed_streams: allowed_streams.to_owned(),
+        }
+    }
+
+    #[test]
+    fn rules_that_cannot_be_read_deny_instead_of_allowing_everything() {
+        let conn = Connection::open_in_memory().unwrap();
+        let now = "2025-01-01T00:00:00.000000Z";
+        let refusal = |ips: &str, streams: &str, ip: &str, name: &str| {
+            token_refusal(&conn, &row(ips, streams), ip, name, now).unwrap()
+        };
+        for broken in ["not json", "{\"a\": 1}", "[1, 2]", "null", "\"10.0.0.0/8\"", ""] {
+            assert_eq!(
+                refusal(broken, "[]", "10.0.0.1", "live/a"),
+                Some(Reason::InvalidTokenRules),
+                "allowed_ips = {broken:?}"
+            );
+            assert_eq!(
+                refusal("[]", broken, "10.0.0.1", "live/a"),
+                Some(Reason::InvalidTokenRules),
+                "allowed_streams = {broken:?}"
+            );
+        }
+        // Readable rules decide as before; an empty list is no rule.
+        assert_eq!(
+            refusal("[\"10.0.0.0/8\"]", "[\"live/*\"]", "10.0.0.1", "live/a"),
+            None
+        );
+        assert_eq!(refusal("[]", "[]", "192.0.2.1", "vod/x"), None);
+        assert_eq!(
+            refusal("[\"10.0.0.0/8\"]", "[]", "192.0.2.1", "live/a"),
+            Some(Reason::IpNotAllowed)
+        );
+        assert_eq!(
+            refusal("[]", "[\"live/*\"]", "10.0.0.1", "vod/x"),
+            Some(Reason::StreamNotAllowed)
+        );
+        // The IP rules are checked first, as the reason order says.
+        assert_eq!(
+            refusal("[\"10.0.0.0/8\"]", "broken", "192.0.2.1", "vod/x"),
+            Some(Reason::IpNotAllowed)
+        );
+    }
 
     #[test]
     fn reasons_are_indexed_by_their_place_in_all() {
