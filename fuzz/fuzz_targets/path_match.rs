@@ -18,7 +18,12 @@ use fastauth_router_model::{Tag, reference};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "fuzz-key-0123456789-0123456789-0123456789";
-const MASTER: [&str; 4] = ["/admin", "/api/*/keys", "/x/**/root", "/grpc.health.v1.Health/Watch"];
+const MASTER: [&str; 4] = [
+    "/admin",
+    "/api/*/keys",
+    "/x/**/root",
+    "/grpc.health.v1.Health/Watch",
+];
 const ACCESS: [&str; 6] = [
     "/api",
     "/files/**/raw",

@@ -1,5 +1,5 @@
-//! The Flussonic `/auth` request reader of `examples/flussonic_backend`: query string,
-//! JSON body or form body, any method, headers and size limit. It never panics and
+//! The Flussonic backend's `/auth` request reader (`flussonic_backend::flussonic::request`):
+//! query string, JSON body or form body, any method, headers and size limit. It never panics and
 //! never waits; every value it keeps is trimmed and non-empty, and no longer than its
 //! field's limit unless cut there, marked, and the request is a problem; a `GET` body is
 //! ignored; an oversized body is a problem, not a parse; the query string only fills
@@ -26,18 +26,15 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use axum::body::Body;
-use http::{HeaderMap, HeaderValue, Method, header};
-use libfuzzer_sys::fuzz_target;
-
-#[allow(dead_code)]
-#[path = "../../../examples/flussonic_backend/request.rs"]
-mod request;
-
-use request::{
-    AuthRequest,
+use axum::{
+    body::Body,
+    http::{HeaderMap, HeaderValue, Method, header},
+};
+use flussonic_backend::flussonic::request::{
+    self, AuthRequest,
     fields::{CUT_MARKER, Field},
 };
+use libfuzzer_sys::fuzz_target;
 
 /// `read` awaits nothing but an in-memory body, so one poll must finish it.
 fn run<F: Future>(future: F) -> F::Output {
