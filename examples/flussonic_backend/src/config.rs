@@ -195,8 +195,16 @@ impl From<ConfigError> for LoadError {
 impl Config {
     /// The command line over the process environment over `./.env` (when present).
     pub fn from_env() -> Result<Self, LoadError> {
-        let dotenv = read_dotenv(Path::new(".env"))?;
-        Self::load(std::env::args_os(), |name| std::env::var(name).ok(), &dotenv)
+        let env = |name: &str| std::env::var(name).ok();
+        match read_dotenv(Path::new(".env")) {
+            Ok(dotenv) => Self::load(std::env::args_os(), env, &dotenv),
+            // `--help` and `--version` answer even beside a `.env` that cannot be read.
+            Err(broken) => match Self::load(std::env::args_os(), env, &HashMap::new()) {
+                Err(LoadError::Help(help)) => Err(LoadError::Help(help)),
+                Err(LoadError::Usage(e)) if !e.use_stderr() => Err(LoadError::Usage(e)),
+                _ => Err(LoadError::Invalid(broken)),
+            },
+        }
     }
 
     /// Reads every variable from `env`, then from `dotenv` (no command line): the

@@ -294,3 +294,39 @@ fn the_readme_lists_every_variable_with_its_default() {
         }
     }
 }
+
+/// The binary: `--help` answers even beside a `.env` that cannot be read, and a start
+/// there fails with exit status 2 and a message naming the file; so does a bad flag,
+/// named by clap.
+#[test]
+fn the_binary_answers_help_and_names_a_broken_dotenv() {
+    let dir = TempDir::new("binary-dotenv");
+    std::fs::write(dir.path().join(".env"), "THIS IS NOT=\"closed\n").unwrap();
+    let clean = TempDir::new("binary-flags");
+    let run_in = |dir: &TempDir, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flussonic_backend"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let run = |args: &[&str]| run_in(&dir, args);
+    let help = run(&["--help"]);
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("Usage: flussonic_backend") && text.contains("[env: AUTH_DURATION]"),
+        "{text}"
+    );
+    let start = run(&[]);
+    assert_eq!(start.status.code(), Some(2), "{start:?}");
+    let message = String::from_utf8_lossy(&start.stderr);
+    assert!(message.contains("configuration error: .env"), "{message}");
+    // A bad flag: clap's message, naming the flag, and status 2 as well.
+    let flag = run_in(&clean, &["--api-port", "http"]);
+    assert_eq!(flag.status.code(), Some(2), "{flag:?}");
+    assert!(
+        String::from_utf8_lossy(&flag.stderr).contains("--api-port"),
+        "{flag:?}"
+    );
+}
