@@ -9,8 +9,11 @@ same run. Servers run pinned to one core and wrk to the other (see --server-cpus
 temporary files removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 3 rounds of 5 s
-    python3 benches/load.py --rounds 5 --duration 10 --only basic
+    python3 benches/load.py --rounds 5 --duration 10
     python3 benches/load.py --markdown      # the table as Markdown, for BENCHMARKS.md
+
+This file is also the harness of the Flussonic backend's load benchmark
+(examples/flussonic_backend/benches/load.py), which imports it: same method, same table.
 
 Needs wrk (apt-get install -y wrk) and taskset (util-linux).
 """
@@ -59,8 +62,7 @@ class Run:
                 proc.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start(self, name, example, env):
-        binary = os.path.join(ROOT, "target", "release", "examples", example)
+    def start(self, name, binary, env):
         log = open(os.path.join(self.tmp, f"{name}.log"), "w")
         full_env = dict(os.environ, RUST_LOG="warn", LOG_LEVEL="warn", **env)
         cmd = ["taskset", "-c", self.args.server_cpus, binary]
@@ -123,10 +125,15 @@ def get_json(url, headers=None, method="GET", body=None):
         return json.loads(text) if text else None
 
 
+def example_binary(name):
+    """A release build of one of this crate's examples."""
+    return os.path.join(ROOT, "target", "release", "examples", name)
+
+
 def basic_scenarios(run):
     """basic_api: the same handler, the same path, only the layer's configuration differs."""
     db_port = free_port()
-    run.start("token_database", "token_database", {"PORT": str(db_port)})
+    run.start("token_database", example_binary("token_database"), {"PORT": str(db_port)})
     wait_http(f"http://127.0.0.1:{db_port}/mydb/data/token?client_id=x")
     db_url = f"http://127.0.0.1:{db_port}/mydb/data"
 
@@ -141,7 +148,7 @@ def basic_scenarios(run):
     ports = {}
     for name, config in servers.items():
         ports[name] = free_port()
-        run.start(name, "basic_api", {"FASTAUTH_CONFIG": config, "PORT": str(ports[name])})
+        run.start(name, example_binary("basic_api"), {"FASTAUTH_CONFIG": config, "PORT": str(ports[name])})
     for name, port in ports.items():
         wait_http(f"http://127.0.0.1:{port}/auth/token/new")
 
@@ -175,66 +182,9 @@ def basic_scenarios(run):
     ]
 
 
-FLUSSONIC_NEW_SESSION_LUA = """
-counter = 0
-request = function()
-  counter = counter + 1
-  local path = "/auth?name=live%2Fbench&proto=hls&ip=10.0.0.1&token=bench-unlimited&request_type=new_session"
-    .. "&request_number=0&stream_clients=1&total_clients=1&session_id=" .. id .. "-" .. counter
-  return wrk.format("GET", path)
-end
-setup = function(thread)
-  thread:set("id", tostring(math.random(1, 1000000000)))
-end
-"""
-
-
-def flussonic_scenarios(run):
-    binary = os.path.join(ROOT, "target", "release", "examples", "flussonic_backend")
-    if not os.path.exists(binary):
-        print("flussonic_backend not built: its scenarios are skipped", file=sys.stderr)
-        return []
-    port = free_port()
-    data = os.path.join(run.tmp, "flussonic")
-    os.makedirs(data)
-    run.start("flussonic", "flussonic_backend", {
-        "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_KEY": MASTER,
-        "DATABASE_URL": f"sqlite:///{data}/tokens.db", "ENABLE_ACCESS_LOGS": "true",
-        "AUTH_DURATION": "3600",
-    })
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/health")
-    api = {"X-API-Key": MASTER}
-    get_json(f"{base}/api/tokens", api, "POST",
-             {"token": "bench-unlimited", "user_id": "bench-user", "max_sessions": 0})
-    get_json(f"{base}/api/tokens", api, "POST", {"token": "bench-recheck", "user_id": "recheck-user",
-                                                 "max_sessions": 10})
-    get_json(f"{base}/api/tokens", api, "POST", {"token": "bench-suspended", "user_id": "suspended-user",
-                                                 "status": "suspended"})
-    for i in range(100):
-        get_json(f"{base}/api/tokens", api, "POST", {"token": f"list-{i:03}", "user_id": f"user-{i}"})
-    query = "name=live%2Fbench&proto=hls&ip=10.0.0.1&stream_clients=1&total_clients=1"
-    recheck = f"{base}/auth?{query}&token=bench-recheck&request_type=update_session&request_number=1&session_id=s-1"
-    urllib.request.urlopen(recheck.replace("update_session&request_number=1", "new_session&request_number=0"))
-    script = os.path.join(run.tmp, "new_session.lua")
-    with open(script, "w") as f:
-        f.write(FLUSSONIC_NEW_SESSION_LUA)
-    return [
-        ("flussonic /auth re-check (update_session)", None, lambda d=None: run.wrk(recheck, duration=d)),
-        ("flussonic /auth new session", None, lambda d=None: run.wrk(f"{base}/", script=script, duration=d)),
-        ("flussonic /auth deny, unknown token", None,
-         lambda d=None: run.wrk(f"{base}/auth?{query}&token=nope&request_type=new_session&session_id=x",
-                                duration=d)),
-        ("flussonic /auth deny, suspended token", None,
-         lambda d=None: run.wrk(f"{base}/auth?{query}&token=bench-suspended&request_type=new_session&session_id=x",
-                                duration=d)),
-        ("flussonic GET /api/tokens?limit=100", None,
-         lambda d=None: run.wrk(f"{base}/api/tokens?limit=100", [f"X-API-Key: {MASTER}"], duration=d)),
-    ]
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description):
+    """The command line every load benchmark of the workspace takes."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
@@ -242,28 +192,23 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--wrk-cpus", default="1")
-    parser.add_argument("--only", choices=["basic", "flussonic"])
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--no-build", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
+    return args
 
-    if not args.no_build:
-        examples = ["basic_api", "token_database"]
-        if os.path.exists(os.path.join(ROOT, "examples", "flussonic_backend")):
-            examples.append("flussonic_backend")
-        cmd = ["cargo", "build", "--release"] + [a for e in examples for a in ("--example", e)]
-        subprocess.run(cmd, cwd=ROOT, check=True)
 
+def run_scenarios(args, builders):
+    """Starts what each builder needs, warms every scenario up, measures the rounds
+    interleaved, prints the table, and stops everything."""
     run = Run(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         scenarios = []
-        if args.only in (None, "basic"):
-            scenarios += basic_scenarios(run)
-        if args.only in (None, "flussonic"):
-            scenarios += flussonic_scenarios(run)
+        for build in builders:
+            scenarios += build(run)
         for _, _, measure in scenarios:
             measure(args.warmup)
         results = {name: [] for name, _, _ in scenarios}
@@ -274,6 +219,14 @@ def main():
         report(args, scenarios, results)
     finally:
         run.cleanup()
+
+
+def main():
+    args = arguments(__doc__)
+    if not args.no_build:
+        cmd = ["cargo", "build", "--release", "-p", "fastauth", "--example", "basic_api", "--example", "token_database"]
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    run_scenarios(args, [basic_scenarios])
 
 
 def report(args, scenarios, results):

@@ -1,7 +1,9 @@
 //! fastauth's path semantics written the plain way: every combination of the four
 //! reading choices spelled out (separators, `;params`, empty and dot segments), and a
-//! backtracking matcher. Slow, and independent of the crate's code: the reference its
-//! `level_for` is checked against.
+//! recursive matcher, memoised. Slow, and independent of the crate's code: the reference
+//! its `level_for` is checked against.
+use std::collections::HashMap;
+
 use crate::Tag;
 
 fn decode(segment: &str) -> String {
@@ -67,17 +69,35 @@ fn readings(raw: &str) -> Vec<Vec<String>> {
     out
 }
 
+/// Whether `pattern` matches a prefix of `path`. Memoised on what is left of each (both
+/// are always suffixes of the originals): without it, a pattern of several `**` tries every
+/// way of splitting a long path, O(n^k), and the `path_match` fuzz target's regression input
+/// `double-star-backtracking` (three `**`, 400 segments) ran for minutes.
 fn matches(pattern: &[&str], path: &[String]) -> bool {
-    match pattern.split_first() {
+    matches_rest(pattern, path, &mut HashMap::new())
+}
+
+fn matches_rest(pattern: &[&str], path: &[String], memo: &mut HashMap<(usize, usize), bool>) -> bool {
+    let key = (pattern.len(), path.len());
+    if let Some(&known) = memo.get(&key) {
+        return known;
+    }
+    let result = match pattern.split_first() {
         None => true,
-        Some((&"**", rest)) => (0..=path.len()).any(|skip| matches(rest, &path[skip..])),
+        // `**` matches no segment, or one more and then still `**`.
+        Some((&"**", rest)) => {
+            matches_rest(rest, path, memo) || (!path.is_empty() && matches_rest(pattern, &path[1..], memo))
+        }
         Some((&segment, rest)) => match path.split_first() {
             None => false,
             Some((first, tail)) => {
-                (segment == "*" || decode(segment).eq_ignore_ascii_case(first)) && matches(rest, tail)
+                (segment == "*" || decode(segment).eq_ignore_ascii_case(first))
+                    && matches_rest(rest, tail, memo)
             }
         },
-    }
+    };
+    memo.insert(key, result);
+    result
 }
 
 fn guarded(patterns: &[&str], path: &[String]) -> bool {

@@ -1,0 +1,466 @@
+//! Configuration: every setting is declared once, in `Settings` below (its environment
+//! variable, its command-line flag, its default and its meaning, which `--help` prints),
+//! and read from, by precedence: the command line, the environment, a `.env` file in the
+//! working directory, the default.
+//!
+//! Variable names are upper case, as the old project documented them (its settings
+//! silently ignored upper-case names; here they are the primary spelling). A lower-case
+//! spelling is still read after the upper-case one, so that the old project's `.env`
+//! files keep working. clap's own environment lookup knows neither `.env` nor lower
+//! case, so this module looks every variable up itself and hands clap what it found as
+//! the setting's default: one parser then checks every source alike, and a bad value
+//! stops the start with a message that names the variable.
+
+use std::{
+    collections::HashMap,
+    ffi::OsString,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use clap::{
+    ArgAction, CommandFactory, FromArgMatches, Parser,
+    error::{ContextKind, ContextValue, ErrorKind},
+};
+
+/// What `--help` adds after the settings.
+const AFTER_HELP: &str = "\
+Every setting can also be given as the environment variable shown with it, or in a .env
+file in the working directory: the command line wins over the environment, the
+environment over .env. Lower-case variable names (the Python backend's) are read too.
+
+Endpoints: /auth (Flussonic), /api/* (management, X-API-Key or MASTER-TOKEN),
+/health, /metrics (Prometheus).";
+
+/// The settings as declared: one field each, with its variable, flag, default and meaning.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "flussonic_backend",
+    version,
+    about = "A Flussonic Media Server authorization backend (on_play / on_publish)",
+    after_help = AFTER_HELP
+)]
+struct Settings {
+    /// SQLite database file: sqlite:///relative/path, sqlite:////absolute/path or a plain path
+    /// (the directory is created)
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", default_value = "sqlite:///./data/tokens.db",
+          value_parser = database_path)]
+    database_url: PathBuf,
+
+    /// SQLite file of the access log (same forms as DATABASE_URL; must be another file)
+    /// [default: beside the database, e.g. ./data/tokens.logs.db]
+    #[arg(long, env = "ACCESS_LOG_DATABASE_URL", value_name = "URL", value_parser = database_path)]
+    access_log_database_url: Option<PathBuf>,
+
+    /// Seconds sent as X-AuthDuration: Flussonic re-checks a session after this long
+    #[arg(long, env = "AUTH_DURATION", value_name = "SECONDS", default_value_t = 180,
+          value_parser = whole_number::<u64>(1, 7 * 24 * 3600))]
+    auth_duration: u64,
+
+    /// Seconds a session outlives X-AuthDuration, so that a late re-check is still a re-check
+    #[arg(long, env = "SESSION_GRACE", value_name = "SECONDS", default_value_t = 60,
+          value_parser = whole_number::<u64>(0, 24 * 3600))]
+    session_grace: u64,
+
+    /// Seconds between background deletions of expired sessions and old access logs
+    #[arg(long, env = "SESSION_CLEANUP_INTERVAL", value_name = "SECONDS", default_value_t = 60,
+          value_parser = whole_number::<u64>(1, 24 * 3600))]
+    session_cleanup_interval: u64,
+
+    /// error, warn, info, debug or trace (or a tracing filter such as info,fastauth=debug)
+    #[arg(long, env = "LOG_LEVEL", value_name = "FILTER", default_value = "info", value_parser = log_filter)]
+    log_level: String,
+
+    /// Write every /auth decision to the access log (true/false, 1/0, yes/no, on/off); rows
+    /// are written a few milliseconds after the answer
+    #[arg(long, env = "ENABLE_ACCESS_LOGS", value_name = "BOOL", default_value_t = true,
+          action = ArgAction::Set, value_parser = boolean)]
+    enable_access_logs: bool,
+
+    /// Delete access logs older than this many days; 0 keeps them forever
+    #[arg(long, env = "ACCESS_LOG_RETENTION_DAYS", value_name = "DAYS", default_value_t = 30,
+          value_parser = whole_number::<u32>(0, 100 * 365))]
+    access_log_retention_days: u32,
+
+    /// Address to listen on
+    #[arg(long, env = "API_HOST", value_name = "ADDRESS", default_value = "0.0.0.0", value_parser = not_empty)]
+    api_host: String,
+
+    /// Port to listen on
+    #[arg(long, env = "API_PORT", value_name = "PORT", default_value_t = 8080,
+          value_parser = whole_number::<u16>(0, 65535))]
+    api_port: u16,
+
+    /// Management API key, sent as X-API-Key or MASTER-TOKEN; when unset or empty, one is
+    /// generated on first start and kept in API_KEY_FILE
+    #[arg(long, env = "API_KEY", value_name = "KEY")]
+    api_key: Option<String>,
+
+    /// Where the generated management key is kept (mode 0600)
+    /// [default: <database directory>/api_key]
+    #[arg(long, env = "API_KEY_FILE", value_name = "PATH", value_parser = not_empty)]
+    api_key_file: Option<String>,
+
+    /// Largest accepted request body, in bytes; larger management bodies get 413
+    #[arg(long, env = "MAX_BODY_BYTES", value_name = "BYTES", default_value_t = 65536,
+          value_parser = whole_number::<usize>(1024, 64 * 1024 * 1024))]
+    max_body_bytes: usize,
+}
+
+/// The effective configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// The SQLite database file.
+    pub database_path: PathBuf,
+    /// The access log's SQLite file.
+    pub log_database_path: PathBuf,
+    /// Seconds sent as `X-AuthDuration`.
+    pub auth_duration: u64,
+    /// Seconds a session row outlives `X-AuthDuration`.
+    pub session_grace: u64,
+    /// Seconds between background cleanups.
+    pub session_cleanup_interval: u64,
+    /// A tracing filter.
+    pub log_level: String,
+    /// Whether `/auth` decisions are written to `access_logs`.
+    pub enable_access_logs: bool,
+    /// Days access logs are kept (0: forever).
+    pub access_log_retention_days: u32,
+    /// Listen address.
+    pub api_host: String,
+    /// Listen port.
+    pub api_port: u16,
+    /// The management key, when configured.
+    pub api_key: Option<String>,
+    /// Where a generated management key is kept.
+    pub api_key_file: PathBuf,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_path", &self.database_path)
+            .field("log_database_path", &self.log_database_path)
+            .field("auth_duration", &self.auth_duration)
+            .field("session_grace", &self.session_grace)
+            .field("session_cleanup_interval", &self.session_cleanup_interval)
+            .field("log_level", &self.log_level)
+            .field("enable_access_logs", &self.enable_access_logs)
+            .field("access_log_retention_days", &self.access_log_retention_days)
+            .field("api_host", &self.api_host)
+            .field("api_port", &self.api_port)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key_file", &self.api_key_file)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable (or file) at fault.
+    pub variable: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why [`Config::load`] returned no configuration.
+#[derive(Debug)]
+pub enum LoadError {
+    /// `--help` was asked for: the text to print.
+    Help(String),
+    /// `--version`, or a command line clap refused (its message names the flag).
+    Usage(clap::Error),
+    /// A variable (or `.env`) has a bad value.
+    Invalid(ConfigError),
+}
+
+impl From<ConfigError> for LoadError {
+    fn from(e: ConfigError) -> Self {
+        LoadError::Invalid(e)
+    }
+}
+
+impl Config {
+    /// The command line over the process environment over `./.env` (when present).
+    pub fn from_env() -> Result<Self, LoadError> {
+        let env = |name: &str| std::env::var(name).ok();
+        match read_dotenv(Path::new(".env")) {
+            Ok(dotenv) => Self::load(std::env::args_os(), env, &dotenv),
+            // `--help` and `--version` answer even beside a `.env` that cannot be read.
+            Err(broken) => match Self::load(std::env::args_os(), env, &HashMap::new()) {
+                Err(LoadError::Help(help)) => Err(LoadError::Help(help)),
+                Err(LoadError::Usage(e)) if !e.use_stderr() => Err(LoadError::Usage(e)),
+                _ => Err(LoadError::Invalid(broken)),
+            },
+        }
+    }
+
+    /// Reads every variable from `env`, then from `dotenv` (no command line): the
+    /// upper-case name first, then its lower-case spelling, in each.
+    pub fn from_sources(
+        env: impl Fn(&str) -> Option<String>,
+        dotenv: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        match Self::load(["flussonic_backend"], env, dotenv) {
+            Ok(config) => Ok(config),
+            Err(LoadError::Invalid(e)) => Err(e),
+            Err(LoadError::Help(_)) => Err(error("command line", "", "--help was asked for")),
+            Err(LoadError::Usage(e)) => Err(error("command line", "", &e.to_string())),
+        }
+    }
+
+    /// `args` (the program name first) over `env` over `dotenv` over the defaults.
+    pub fn load<I, T>(
+        args: I,
+        env: impl Fn(&str) -> Option<String>,
+        dotenv: &HashMap<String, String>,
+    ) -> Result<Self, LoadError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let lookup = |name: &str| {
+            let lower = name.to_ascii_lowercase();
+            env(name)
+                .or_else(|| env(&lower))
+                .or_else(|| dotenv.get(name).or_else(|| dotenv.get(&lower)).cloned())
+        };
+        // Each setting's variable, looked up here, becomes its default; clap's own lookup
+        // (of the process environment, when the command was built) is switched off.
+        let parser = command().mut_args(|arg| {
+            let found = arg.get_env().and_then(|name| name.to_str()).and_then(lookup);
+            let arg = arg.env(None);
+            match found {
+                Some(value) => arg.default_value(value),
+                None => arg,
+            }
+        });
+        let matches = match parser.try_get_matches_from(&args) {
+            Ok(matches) => matches,
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                return Err(LoadError::Help(command().render_long_help().to_string()));
+            }
+            Err(e) => return Err(value_error(&e, &args).map_or(LoadError::Usage(e), LoadError::Invalid)),
+        };
+        let settings = Settings::from_arg_matches(&matches).map_err(LoadError::Usage)?;
+        Ok(Self::resolve(settings)?)
+    }
+
+    /// The settings with the defaults that depend on other settings filled in.
+    fn resolve(settings: Settings) -> Result<Self, ConfigError> {
+        let database_path = settings.database_url;
+        let log_database_path = settings
+            .access_log_database_url
+            .unwrap_or_else(|| log_path_beside(&database_path));
+        if log_database_path == database_path {
+            return Err(error(
+                "ACCESS_LOG_DATABASE_URL",
+                &log_database_path.display().to_string(),
+                "must be another file than DATABASE_URL",
+            ));
+        }
+        // An empty API_KEY (a `.env` template's `API_KEY=`) means "not configured":
+        // a key is then generated, and management is never left open.
+        let api_key = settings
+            .api_key
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty());
+        let api_key_file = match settings.api_key_file {
+            Some(file) => PathBuf::from(file),
+            None => database_path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join("api_key"),
+        };
+        Ok(Self {
+            database_path,
+            log_database_path,
+            auth_duration: settings.auth_duration,
+            session_grace: settings.session_grace,
+            session_cleanup_interval: settings.session_cleanup_interval,
+            log_level: settings.log_level,
+            enable_access_logs: settings.enable_access_logs,
+            access_log_retention_days: settings.access_log_retention_days,
+            api_host: settings.api_host,
+            api_port: settings.api_port,
+            api_key,
+            api_key_file,
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
+
+    /// The text printed by `--help`.
+    pub fn help() -> String {
+        command().render_long_help().to_string()
+    }
+}
+
+/// The names of the environment variables, in declaration order.
+pub fn variables() -> Vec<String> {
+    command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The declared command, as `--help` shows it (the variables' names, never their values).
+fn command() -> clap::Command {
+    Settings::command().mut_args(|arg| arg.hide_env_values(true))
+}
+
+/// The [`ConfigError`] of a value clap refused that came from a variable, not from the
+/// command line (whose flag clap's own message names well).
+fn value_error(e: &clap::Error, args: &[OsString]) -> Option<ConfigError> {
+    if !matches!(e.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+        return None;
+    }
+    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    // `--auth-duration <SECONDS>`.
+    let long = shown.split([' ', '=']).next()?.strip_prefix("--")?;
+    let on_command_line = args.iter().skip(1).any(|arg| {
+        arg.to_str()
+            .and_then(|a| a.strip_prefix("--"))
+            .is_some_and(|a| a == long || a.strip_prefix(long).is_some_and(|rest| rest.starts_with('=')))
+    });
+    if on_command_line {
+        return None;
+    }
+    let command = command();
+    let variable = command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) => value.clone(),
+        _ => String::new(),
+    };
+    let reason = std::error::Error::source(e).map_or_else(|| "invalid value".to_owned(), ToString::to_string);
+    Some(error(&variable, &value, &reason))
+}
+
+fn error(variable: &str, value: &str, message: &str) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        message: format!("{value:?}: {message}"),
+    }
+}
+
+/// A whole number from `min` to `max` (surrounding spaces allowed).
+fn whole_number<T>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    move |raw: &str| {
+        raw.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| format!("expected a whole number from {min} to {max}"))
+    }
+}
+
+fn boolean(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".to_owned()),
+    }
+}
+
+fn not_empty(raw: &str) -> Result<String, String> {
+    match raw.trim() {
+        "" => Err("must not be empty".to_owned()),
+        value => Ok(value.to_owned()),
+    }
+}
+
+fn log_filter(raw: &str) -> Result<String, String> {
+    let level = raw.trim().to_ascii_lowercase();
+    let level = match level.as_str() {
+        "warning" => "warn",
+        "critical" | "fatal" => "error",
+        other => other,
+    };
+    if matches!(level, "error" | "warn" | "info" | "debug" | "trace" | "off") {
+        return Ok(level.to_owned());
+    }
+    tracing_subscriber::EnvFilter::try_new(raw.trim())
+        .map(|_| raw.trim().to_owned())
+        .map_err(|_| "expected error, warn, info, debug, trace or a tracing filter".to_owned())
+}
+
+/// `sqlite:///relative`, `sqlite:////absolute` (SQLAlchemy's spelling, with or
+/// without a `+driver`), `sqlite:relative`, or a plain path.
+fn database_path(url: &str) -> Result<PathBuf, String> {
+    let url = url.trim();
+    let path = match url.split_once(':') {
+        Some((scheme, rest)) if scheme.starts_with("sqlite") => {
+            let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+            match rest.strip_prefix("//") {
+                // sqlite:///x → "/x" after the authority (empty) → relative "x";
+                // sqlite:////x → "//x" → absolute "/x".
+                Some(after) => after.strip_prefix('/').unwrap_or(after).to_owned(),
+                None => rest.to_owned(),
+            }
+        }
+        Some((scheme, _)) if scheme.len() > 1 && !scheme.contains(['/', '\\', '.']) => {
+            return Err(format!(
+                "unsupported scheme {scheme:?}: only SQLite files are supported"
+            ));
+        }
+        _ => url.to_owned(),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Err("expected a database file path (an in-memory database would lose everything)".into());
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// `dir/name.db` → `dir/name.logs.db` (also without an extension: `dir/name.logs.db`).
+fn log_path_beside(database: &Path) -> PathBuf {
+    let stem = database
+        .file_stem()
+        .map_or_else(|| "tokens".into(), |s| s.to_string_lossy().into_owned());
+    database.with_file_name(format!("{stem}.logs.db"))
+}
+
+/// Reads `KEY=value` lines (with `export`, quotes and comments as dotenv files have them).
+pub fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(e) if e.not_found() => return Ok(HashMap::new()),
+        Err(e) => {
+            return Err(ConfigError {
+                variable: path.display().to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    iter.map(|item| {
+        item.map_err(|e| ConfigError {
+            variable: path.display().to_string(),
+            message: e.to_string(),
+        })
+    })
+    .collect()
+}
