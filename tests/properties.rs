@@ -21,7 +21,7 @@ use fastauth::{
     AuthError, FastAuth, Level,
     token::{MAX_CLIENT_ID_LEN, TokenError, TokenType},
 };
-use fastauth_router_model::{Tag, reference};
+use fastauth_testkit::{jwt::Reference, reference, router::Tag};
 use proptest::prelude::*;
 
 use common::{
@@ -31,10 +31,24 @@ use common::{
     proptest_config::config,
 };
 
+/// A configured `FastAuth` and the reference built from the same keys.
+struct Deployment {
+    auth: FastAuth,
+    reference: Reference,
+}
+
+impl std::ops::Deref for Deployment {
+    type Target = FastAuth;
+
+    fn deref(&self) -> &FastAuth {
+        &self.auth
+    }
+}
+
 /// A deployment without key ids (fastauth-api's tokens) and one with a key ring:
 /// `k2` signs, `k1` and the kid-less `KEY` verify.
-fn deployments() -> &'static [FastAuth] {
-    static AUTHS: OnceLock<Vec<FastAuth>> = OnceLock::new();
+fn deployments() -> &'static [Deployment] {
+    static AUTHS: OnceLock<Vec<Deployment>> = OnceLock::new();
     AUTHS.get_or_init(|| {
         let base = || {
             builder()
@@ -43,16 +57,25 @@ fn deployments() -> &'static [FastAuth] {
                 .access_paths(["/api", "/files/*/raw", "/x/**/y"])
                 .stateless()
         };
-        vec![base().build().unwrap(), key_ring(base()).build().unwrap()]
+        vec![
+            Deployment {
+                auth: base().build().unwrap(),
+                reference: Reference::new([(None, KEY)], 0),
+            },
+            Deployment {
+                auth: key_ring(base()).build().unwrap(),
+                reference: Reference::new([(Some("k2"), K2), (Some("k1"), K1), (None, KEY)], 0),
+            },
+        ]
     })
 }
 
 /// Everything a token can be verified with must return, not panic, and the level of any
 /// path must be computable.
-fn exercise(auth: &FastAuth, input: &str) {
+fn exercise(auth: &Deployment, input: &str) {
     for expected in [TokenType::Access, TokenType::Refresh] {
         let _ = fastauth::hooks::codec(auth).verify(input, expected);
-        let _ = fastauth::hooks::codec(auth).verify_reference(input, expected);
+        let _ = auth.reference.verify(input, expected);
     }
     let _ = fastauth::hooks::verify_access_token(auth, input);
     let _ = auth.level_for(input);
@@ -60,10 +83,10 @@ fn exercise(auth: &FastAuth, input: &str) {
 
 /// The fast verifier and the reference accept the same tokens with the same claims, and
 /// refuse the others for the same reason (so with the same message).
-fn assert_agree(auth: &FastAuth, token: &str) -> Result<(), TestCaseError> {
+fn assert_agree(auth: &Deployment, token: &str) -> Result<(), TestCaseError> {
     for expected in [TokenType::Access, TokenType::Refresh] {
         let fast = fastauth::hooks::codec(auth).verify(token, expected);
-        let reference = fastauth::hooks::codec(auth).verify_reference(token, expected);
+        let reference = auth.reference.verify(token, expected);
         match (&fast, &reference) {
             (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", token),
             (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}: fast {:?}, reference {:?}", token, a, b),
@@ -589,9 +612,12 @@ proptest! {
             .access_token_lifetime(Duration::from_secs(access))
             .refresh_token_lifetime(Duration::from_secs(refresh))
             .stateless();
-        if ring {
+        let reference = if ring {
             builder = builder.cryptography_key(K2).key_id("k2").previous_key_without_kid(KEY);
-        }
+            Reference::new([(Some("k2"), K2), (None, KEY)], 0)
+        } else {
+            Reference::new([(None, KEY)], 0)
+        };
         let auth = builder.build().unwrap();
         let before = now();
         let pair = fastauth::hooks::codec(&auth).issue_pair(&client_id).unwrap();
@@ -603,14 +629,13 @@ proptest! {
         prop_assert_eq!(claims.token_type(), TokenType::Access);
         prop_assert!((before..=after).contains(&claims.issued_at()));
         prop_assert_eq!(claims.expires_at(), claims.issued_at().saturating_add(access));
-        let reference = fastauth::hooks::codec(&auth).verify_reference(&pair.access_token, TokenType::Access).unwrap();
-        prop_assert_eq!(&reference, &claims);
+        prop_assert_eq!(&reference.verify(&pair.access_token, TokenType::Access).unwrap(), &claims);
 
         let refreshed = fastauth::hooks::codec(&auth).verify(&pair.refresh_token, TokenType::Refresh).unwrap();
         prop_assert_eq!(&refreshed.client_id(), &client_id);
         prop_assert_eq!(refreshed.expires_at(), refreshed.issued_at().saturating_add(refresh));
         prop_assert_eq!(
-            fastauth::hooks::codec(&auth).verify_reference(&pair.refresh_token, TokenType::Refresh).unwrap(),
+            reference.verify(&pair.refresh_token, TokenType::Refresh).unwrap(),
             refreshed
         );
 

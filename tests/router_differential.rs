@@ -24,7 +24,7 @@ use std::{
 };
 
 use fastauth::FastAuth;
-use fastauth_router_model::{Credential, HitLog, Input, RouteSet, Tag, spell};
+use fastauth_testkit::router::{Credential, HitLog, Input, RouteSet, Tag, spell};
 use http::Method;
 use http_body_util::BodyExt;
 use proptest::prelude::*;

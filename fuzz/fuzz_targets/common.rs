@@ -8,7 +8,11 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use fastauth::{FastAuth, TokenType, token::check_client_id};
+use fastauth::{
+    FastAuth,
+    token::{TokenType, check_client_id},
+};
+use fastauth_testkit::jwt::Reference;
 
 /// The key of the Python-compatible setup (no `kid`); also the rotating setup's
 /// retired key without `kid`.
@@ -24,6 +28,8 @@ pub const UNKNOWN_KEY: &str = "fuzz-key-x-nobody-knows-this-xxxxxxxxx";
 pub struct Setup {
     pub name: &'static str,
     pub auth: FastAuth,
+    /// jsonwebtoken's decoding with the same keys and leeway.
+    pub reference: Reference,
     pub leeway: u64,
 }
 
@@ -52,11 +58,13 @@ pub fn setups() -> &'static [Setup] {
             Setup {
                 name: "plain",
                 auth: plain,
+                reference: Reference::new([(None, KEY0)], 0),
                 leeway: 0,
             },
             Setup {
                 name: "rotating",
                 auth: rotating,
+                reference: Reference::new([(Some("k2"), KEY2), (Some("k1"), KEY1), (None, KEY0)], 30),
                 leeway: 30,
             },
         ]
@@ -80,11 +88,11 @@ pub fn check_agreement(setup: &Setup, token: &str) {
         let before = now_secs();
         let access = (
             codec.verify(token, TokenType::Access),
-            codec.verify_reference(token, TokenType::Access),
+            setup.reference.verify(token, TokenType::Access),
         );
         let refresh = (
             codec.verify(token, TokenType::Refresh),
-            codec.verify_reference(token, TokenType::Refresh),
+            setup.reference.verify(token, TokenType::Refresh),
         );
         let stateless = fastauth::hooks::verify_access_token(&setup.auth, token);
         let after = now_secs();

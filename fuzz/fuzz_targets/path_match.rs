@@ -1,5 +1,5 @@
 //! Path matching: `FastAuth::level_for` gives the level the reference gives (every
-//! reading of the path spelled out, a backtracking matcher: fastauth-router-model's
+//! reading of the path spelled out, a backtracking matcher: fastauth-testkit's
 //! `reference`), for fixed rules and for a rule made of the fuzzer's own pattern when it
 //! compiles. Never panics, whatever the bytes.
 //!
@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use fastauth::{FastAuth, Level};
-use fastauth_router_model::{Tag, reference};
+use fastauth_testkit::{reference, router::Tag};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "fuzz-key-0123456789-0123456789-0123456789";
@@ -50,11 +50,11 @@ fn fixed() -> &'static FastAuth {
     AUTH.get_or_init(|| auth(&MASTER, &ACCESS).expect("the fixed rules compile"))
 }
 
-fn tag(level: Option<Level>) -> Tag {
+fn tag(level: Level) -> Tag {
     match level {
-        Some(Level::Master) => Tag::Master,
-        Some(Level::Access) => Tag::Access,
-        None => Tag::Public,
+        Level::Master => Tag::Master,
+        Level::Access => Tag::Access,
+        _ => Tag::Public,
     }
 }
 

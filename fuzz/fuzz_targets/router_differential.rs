@@ -1,5 +1,5 @@
 //! The layer against the real axum router, in process: the fuzzer's bytes decode into a
-//! route set whose routes carry the level their author meant (fastauth-router-model), the
+//! route set whose routes carry the level their author meant (fastauth-testkit), the
 //! patterns are derived from the routes, and hostile spellings of paths to every route
 //! are sent through `router.layer(auth.layer())` with no credential, an access token and
 //! the master token. A handler tagged protected that runs without its credential is a
@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use axum::body::Body;
 use fastauth::FastAuth;
-use fastauth_router_model::{HitLog, Input, RouteSet};
+use fastauth_testkit::router::{HitLog, Input, RouteSet};
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
@@ -40,8 +40,7 @@ fuzz_target!(|data: &[u8]| {
         .access_paths(&access)
         .build()
         .expect("derived patterns compile");
-    let access_token = auth
-        .codec()
+    let access_token = fastauth::hooks::codec(&auth)
         .issue_pair("fuzz")
         .expect("a fixed client id")
         .access_token;

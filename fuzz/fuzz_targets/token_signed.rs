@@ -18,7 +18,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use fastauth::{
-    Claims,
+    hooks::ClaimsData,
     token::{MAX_TOKEN_LEN, TokenError, check_client_id},
 };
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -114,9 +114,10 @@ fuzz_target!(|data: &[u8]| {
     let token = match key {
         "c0" | "c2" => {
             let setup = &setups[usize::from(key == "c2")];
-            let Ok(claims) = serde_json::from_str::<Claims>(&claims) else {
+            let Ok(claims) = serde_json::from_str::<ClaimsData>(&claims) else {
                 return;
             };
+            let claims = fastauth::hooks::claims(claims);
             let token = match fastauth::hooks::codec(&setup.auth).sign(&claims) {
                 Ok(token) => token,
                 Err(e) => {

@@ -58,18 +58,21 @@ pub struct Claims {
 
 /// What a token says, as verified. Not part of the API (see [`crate::hooks`]).
 #[doc(hidden)]
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 pub struct ClaimsData {
     /// `client_id`.
     pub client_id: String,
     /// `type`.
+    #[serde(rename = "type")]
     pub token_type: TokenType,
     /// `exp`.
     pub exp: u64,
     /// `iat`.
+    #[serde(default)]
     pub iat: u64,
     /// `jti`: fastauth adds a random token id so that two pairs issued to one client in
     /// the same second differ; tokens minted by fastauth-api have none.
+    #[serde(default)]
     pub jti: Option<String>,
 }
 

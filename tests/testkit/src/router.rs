@@ -11,8 +11,6 @@
 //! Cases are decoded from bytes, so the same generator serves proptest (random bytes)
 //! and libFuzzer (its corpus).
 
-pub mod reference;
-
 use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, Mutex},

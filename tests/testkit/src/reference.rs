@@ -4,7 +4,7 @@
 //! its `level_for` is checked against.
 use std::collections::HashMap;
 
-use crate::Tag;
+use crate::router::Tag;
 
 fn decode(segment: &str) -> String {
     let bytes = segment.as_bytes();

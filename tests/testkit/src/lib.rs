@@ -1,0 +1,11 @@
+//! What the workspace's tests and fuzz targets share beyond the fixtures of one test crate.
+//!
+//! - [`router`]: routes tagged with the level their author meant, hostile spellings of
+//!   paths to them, and the hit log that is the router differential tests' oracle;
+//! - [`reference`]: the path semantics written the plain way, for `level_for`;
+//! - [`jwt`]: jsonwebtoken's decoding behind the documented header policy, for the token
+//!   verifier.
+
+pub mod jwt;
+pub mod reference;
+pub mod router;
