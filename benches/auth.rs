@@ -95,7 +95,7 @@ fn tokens(c: &mut Criterion) {
             exp: u64,
             iat: u64,
         }
-        let key = DecodingKey::from_secret(KEY.as_bytes());
+        let key = DecodingKey::from_secret(KEY.as_bytes()).unwrap();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         b.iter(|| jsonwebtoken::decode::<C>(black_box(&token), &key, &validation).unwrap())

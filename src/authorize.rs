@@ -156,7 +156,8 @@ pub(crate) fn decide(
 
 /// The client address of a request, for the brute-force protection: the configured
 /// extractor, else a `SocketAddr` or `IpAddr` in the extensions, else (feature `axum`)
-/// axum's `ConnectInfo<SocketAddr>`.
+/// axum's `ConnectInfo<SocketAddr>`, else (feature `tonic`) the peer address tonic's
+/// server records for TCP connections.
 pub(crate) fn client_address(shared: &Shared, extensions: &Extensions) -> Option<IpAddr> {
     if let Some(extract) = &shared.client_address {
         return extract(extensions);
@@ -170,6 +171,13 @@ pub(crate) fn client_address(shared: &Shared, extensions: &Extensions) -> Option
     #[cfg(feature = "axum")]
     if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
         return Some(info.0.ip());
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(addr) = extensions
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr())
+    {
+        return Some(addr.ip());
     }
     None
 }

@@ -41,7 +41,7 @@ use std::fmt;
 
 use aes_gcm::{
     Aes256Gcm, Nonce,
-    aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
+    aead::{Aead, KeyInit, Payload},
 };
 use base64::{
     Engine,
@@ -143,7 +143,10 @@ impl SealingKey {
         reason = "AES-GCM refuses only plaintexts of 64 GiB and more, which no caller holds"
     )]
     pub fn seal_with_aad(&self, plaintext: &[u8], aad: &[u8]) -> String {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        // 96 random bits from the thread-local CSPRNG (seeded by the OS): a fresh nonce
+        // for every seal, so one key can seal ~2^32 values before a collision matters.
+        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+        let nonce = Nonce::from(nonce_bytes);
         let ciphertext = self
             .cipher
             .encrypt(&nonce, Payload { msg: plaintext, aad })

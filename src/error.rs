@@ -194,8 +194,13 @@ pub enum ConfigError {
         /// What the parser said.
         source: serde_json::Error,
     },
-    /// The JWT crypto backend of `jsonwebtoken` is not usable in this process.
-    CryptoBackend(String),
+    /// A setting needs a cargo feature of fastauth that this build leaves out.
+    FeatureDisabled {
+        /// The setting's name.
+        field: &'static str,
+        /// The feature it needs.
+        feature: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -236,7 +241,11 @@ impl fmt::Display for ConfigError {
             ConfigError::ParseFile { path, source } => {
                 write!(f, "cannot parse {}: {source}", path.display())
             }
-            ConfigError::CryptoBackend(why) => write!(f, "JWT crypto backend unusable: {why}"),
+            ConfigError::FeatureDisabled { field, feature } => write!(
+                f,
+                "`{field}` needs fastauth's `{feature}` feature, which this build leaves out: \
+                 enable it in Cargo.toml (fastauth = {{ features = [\"{feature}\"] }})"
+            ),
         }
     }
 }

@@ -2,11 +2,8 @@
 //! and command-line tool, which need the token codec directly. They may change in any
 //! release without notice.
 
+pub use crate::token::{ClaimsData, codec::TokenCodec};
 use crate::{FastAuth, token::Claims};
-pub use crate::{
-    jwt_backend::backend_name as jwt_backend_name,
-    token::{ClaimsData, codec::TokenCodec},
-};
 
 /// The codec that signs and verifies `auth`'s tokens.
 pub fn codec(auth: &FastAuth) -> &TokenCodec {

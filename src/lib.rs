@@ -92,6 +92,7 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
+//! | `http_store` (default) | [`HttpTokenStore`](store::HttpTokenStore) and the `database_api_path` setting |
 //! | `axum` | [`Claims`] and [`ClientId`](extract::ClientId) as extractors; axum's `ConnectInfo` as the client address |
 //! | `tonic` | the layer's service is a `NamedService`; tonic's `TcpConnectInfo` as the client address |
 //! | `redis` | [`RedisTokenStore`](store::RedisTokenStore): one store for several instances, atomic rotation |
@@ -147,7 +148,6 @@ pub mod extract;
 pub mod future;
 #[doc(hidden)]
 pub mod hooks;
-mod jwt_backend;
 mod limiter;
 mod middleware;
 #[cfg(feature = "utoipa")]

@@ -1,6 +1,7 @@
 //! `HttpTokenStore` against a real token database: an implementation of fastauth-api's
 //! reference database API, served on 127.0.0.1, that records every request it receives.
 
+#![cfg(feature = "http_store")]
 mod common;
 
 use std::{

@@ -165,7 +165,7 @@ fn fast_verifier_agrees_with_jsonwebtoken_on_a_corpus() {
 
 #[test]
 fn fast_verifier_agrees_with_jsonwebtoken_on_random_tokens() {
-    use rand::{Rng, seq::IndexedRandom};
+    use rand::{RngExt, seq::IndexedRandom};
     let auth = auth();
     let c = fastauth::hooks::codec(&auth);
     let reference = Reference::new([(None, KEY)], 0);

@@ -11,7 +11,7 @@ mod common;
 use std::{net::SocketAddr, process::Command};
 
 use axum::{Extension, Router, routing::get};
-use fastauth::{Claims, FastAuth};
+use fastauth::{Claims, FastAuth, token::TokenType};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -128,7 +128,7 @@ fn stored() -> FastAuth {
 /// that the crypto provider is installed.
 fn refusal_cases() -> Vec<(&'static str, String, &'static str)> {
     let payload = access_claims().to_string();
-    let key = EncodingKey::from_secret(KEY.as_bytes());
+    let key = EncodingKey::from_secret(KEY.as_bytes()).unwrap();
     let valid = signed(&access_claims());
     let (valid_message, valid_signature) = valid.rsplit_once('.').unwrap();
     let unsigned = |alg: &str| {
@@ -531,67 +531,61 @@ fn our_tokens_verify_in_python() {
     assert_eq!(out.status.code(), Some(2), "tampered token accepted by python");
 }
 
+/// fastauth signs with its own HMAC-SHA256 (no JWT crypto backend): the signatures are
+/// what a plain HMAC-SHA256 and jsonwebtoken's own provider compute, and a tampered one
+/// is refused by both.
 #[test]
-fn the_selected_backend_matches_the_features() {
-    let _ = stateless();
-    let expected = if cfg!(feature = "aws_lc_rs") {
-        "aws_lc_rs"
-    } else {
-        "rust_crypto"
-    };
-    assert_eq!(fastauth::hooks::jwt_backend_name(), expected);
-}
+fn signatures_are_plain_hmac_sha256() {
+    use hmac::{KeyInit, Mac};
+    use jsonwebtoken::{DecodingKey, crypto::rust_crypto};
 
-#[cfg(all(feature = "rust_crypto", feature = "aws_lc_rs"))]
-#[test]
-fn both_backends_agree_on_hs256() {
-    use jsonwebtoken::{
-        DecodingKey,
-        crypto::{CryptoProvider, aws_lc, rust_crypto},
-    };
-
-    // Build first: fastauth installs its provider, so that the process-wide default
-    // used by `sign` below is settled.
     let auth = stateless();
-    let providers: [(&str, &CryptoProvider); 2] = [
-        ("rust_crypto", &rust_crypto::DEFAULT_PROVIDER),
-        ("aws_lc_rs", &aws_lc::DEFAULT_PROVIDER),
-    ];
-    let encoding = EncodingKey::from_secret(KEY.as_bytes());
-    let decoding = DecodingKey::from_secret(KEY.as_bytes());
-    let message = format!("{}.{}", b64(HS256_HEADER), b64(access_claims().to_string()));
-
-    let signatures: Vec<Vec<u8>> = providers
-        .iter()
-        .map(|(name, provider)| {
-            let signer = (provider.signer_factory)(&Algorithm::HS256, &encoding)
-                .unwrap_or_else(|e| panic!("{name}: no HS256 signer: {e}"));
-            signer.try_sign(message.as_bytes()).unwrap()
-        })
-        .collect();
-    assert_eq!(signatures[0].len(), 32);
-    assert_eq!(signatures[0], signatures[1], "the backends disagree");
-    // And the process default (whichever fastauth selected) signs the same.
-    let default = jsonwebtoken::crypto::sign(message.as_bytes(), &encoding, Algorithm::HS256).unwrap();
-    assert_eq!(unb64(&default), signatures[0]);
-
+    let decoding = DecodingKey::from_secret(KEY.as_bytes()).unwrap();
+    let verifier = (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(&Algorithm::HS256, &decoding).unwrap();
     let pair = fastauth::hooks::codec(&auth).issue_pair("c").unwrap();
     for token in [&pair.access_token, &pair.refresh_token] {
         let (signing_input, signature) = token.rsplit_once('.').unwrap();
         let signature = unb64(signature);
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
+        mac.update(signing_input.as_bytes());
+        assert_eq!(mac.finalize().into_bytes().as_slice(), signature.as_slice());
+        assert!(verifier.verify(signing_input.as_bytes(), &signature).is_ok());
         let mut tampered = signature.clone();
         tampered[0] ^= 1;
-        for (name, provider) in providers {
-            let verifier = (provider.verifier_factory)(&Algorithm::HS256, &decoding)
-                .unwrap_or_else(|e| panic!("{name}: no HS256 verifier: {e}"));
-            assert!(
-                verifier.verify(signing_input.as_bytes(), &signature).is_ok(),
-                "{name} rejects our token"
-            );
-            assert!(
-                verifier.verify(signing_input.as_bytes(), &tampered).is_err(),
-                "{name} accepts a tampered signature"
-            );
-        }
+        assert!(verifier.verify(signing_input.as_bytes(), &tampered).is_err());
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let tampered_b64 = b64(&tampered);
+        parts[2] = &tampered_b64;
+        assert_eq!(
+            fastauth::hooks::verify_access_token(&auth, &parts.join(".")).unwrap_err(),
+            fastauth::AuthError::InvalidAccessToken
+        );
     }
+}
+
+/// A token of another shape than fastauth writes (members reordered, an extra header
+/// member, an extra claim) goes through the general path, which checks its HMAC-SHA256
+/// itself and decides as jsonwebtoken does.
+#[test]
+fn an_unusual_token_is_verified_without_a_crypto_backend() {
+    let auth = stateless();
+    let exp = now() + 600;
+    let unusual = hs256(
+        r#"{"typ":"JWT","alg":"HS256","cty":"none"}"#,
+        &format!(r#"{{"exp":{exp},"type":"access","extra":[1],"client_id":"shape"}}"#),
+        KEY,
+    );
+    let claims = fastauth::hooks::verify_access_token(&auth, &unusual).unwrap();
+    assert_eq!((claims.client_id(), claims.expires_at()), ("shape", exp));
+    let reference = fastauth_testkit::jwt::Reference::new([(None, KEY)], 0);
+    assert_eq!(reference.verify(&unusual, TokenType::Access), Ok(claims));
+    let foreign = hs256(
+        r#"{"typ":"JWT","alg":"HS256"}"#,
+        &format!(r#"{{"exp":{exp},"type":"access","client_id":"shape"}}"#),
+        OTHER_KEY,
+    );
+    assert_eq!(
+        fastauth::hooks::verify_access_token(&auth, &foreign).unwrap_err(),
+        fastauth::AuthError::InvalidAccessToken
+    );
 }

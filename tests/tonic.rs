@@ -180,6 +180,37 @@ async fn master_level_on_a_grpc_method() {
     assert_eq!(first.status, ServingStatus::Serving as i32);
 }
 
+/// tonic's server records the peer of each TCP connection (`TcpConnectInfo`): the
+/// brute-force protection counts failures by it with no extractor configured, and locks
+/// the address out even for the right master token.
+#[tokio::test]
+async fn the_failure_limit_counts_a_tonic_peer() {
+    let auth = auth_builder()
+        .master_paths(["/grpc.health.v1.Health/Check"])
+        .store(MemoryTokenStore::new())
+        .build()
+        .unwrap();
+    let mut client = client(serve_health(&auth).await).await;
+    for _ in 0..10 {
+        assert_refused(
+            &mut client,
+            &[("master-token", "not-the-master-token")],
+            Code::Unauthenticated,
+            "Unauthorized Master Token",
+        )
+        .await;
+    }
+    assert_refused(
+        &mut client,
+        &[("master-token", MASTER)],
+        Code::ResourceExhausted,
+        "Too many failed attempts",
+    )
+    .await;
+    let stats = auth.failure_limit_stats().expect("the limit is on by default");
+    assert_eq!((stats.tracked, stats.locked), (1, 1), "{stats:?}");
+}
+
 #[tokio::test]
 async fn layer_wraps_one_named_service() {
     let auth = auth_builder()

@@ -61,7 +61,7 @@ fn sign(secret: &str, header: &str, claims: &str) -> String {
     );
     let signature = jsonwebtoken::crypto::sign(
         message.as_bytes(),
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
         Algorithm::HS256,
     )
     .expect("HS256 signing cannot fail");

@@ -18,7 +18,7 @@ use crate::{
     paths::{Level, PathRules, Patterns},
     response::Rejection,
     state::{AddressExtractor, FailureHandler, Shared, TokenMode},
-    store::{CachedTokenStore, HttpTokenStore, TokenStore, rotation_lock::RotationLocks},
+    store::{CachedTokenStore, TokenStore, rotation_lock::RotationLocks},
     token::{cache::TokenCache, codec::TokenCodec, keys::KeyRing},
 };
 
@@ -347,7 +347,6 @@ impl FastAuthBuilder {
     /// Only the key ring and the lifetimes, and the configured mode: what the
     /// `fastauth` command-line tool needs to issue and inspect tokens.
     pub(crate) fn build_codec(mut self) -> Result<(TokenCodec, TokenMode), ConfigError> {
-        crate::jwt_backend::ensure_ready()?;
         let (_, sources) = self.sources();
         let settings = sources.merge();
         let mode = settings.token_mode.unwrap_or_default();
@@ -357,7 +356,6 @@ impl FastAuthBuilder {
 
     /// Checks everything and builds the configured [`FastAuth`].
     pub fn build(mut self) -> Result<FastAuth, ConfigError> {
-        crate::jwt_backend::ensure_ready()?;
         let (file_path, sources) = self.sources();
         let key_source = sources.source_of(|s| s.cryptography_key.is_some());
         let master_source = sources.source_of(|s| s.master_token.is_some());
@@ -413,11 +411,19 @@ impl FastAuthBuilder {
                 });
             }
             (TokenMode::Stored, Some(store), None) => Some(store),
+            #[cfg(feature = "http_store")]
             (TokenMode::Stored, None, Some(url)) => Some(Arc::new(
-                HttpTokenStore::builder(&url)
+                crate::store::HttpTokenStore::builder(&url)
                     .headers(settings.database_api_headers.unwrap_or_default())
                     .build()?,
             ) as Arc<dyn TokenStore>),
+            #[cfg(not(feature = "http_store"))]
+            (TokenMode::Stored, None, Some(_)) => {
+                return Err(ConfigError::FeatureDisabled {
+                    field: "database_api_path",
+                    feature: "http_store",
+                });
+            }
             (TokenMode::Stored, None, None) => return Err(ConfigError::MissingStore),
         };
         let cache_ttl = settings
@@ -459,7 +465,6 @@ impl FastAuthBuilder {
             token_cache_capacity,
             key_id = ?settings.key_id,
             previous_keys,
-            jwt_backend = crate::jwt_backend::backend_name(),
             "fastauth configured"
         );
 
@@ -505,12 +510,7 @@ fn codec(settings: &Settings) -> Result<(TokenCodec, usize), ConfigError> {
             reason: "must be at least one second".into(),
         });
     }
-    let codec = TokenCodec::new(
-        keys,
-        access_lifetime,
-        refresh_lifetime,
-        Duration::from_secs(leeway),
-    );
+    let codec = TokenCodec::new(keys, access_lifetime, refresh_lifetime);
     Ok((codec, previous_keys.len()))
 }
 

@@ -335,4 +335,28 @@ mod tests {
         let err = FastAuth::from_file(&bad_level.0).unwrap_err();
         assert!(err.to_string().contains("admin"), "{err}");
     }
+
+    #[cfg(not(feature = "http_store"))]
+    #[test]
+    fn a_database_url_without_the_http_store_feature_is_a_clear_error() {
+        let error = FastAuth::builder()
+            .cryptography_key(KEY)
+            .database_api_path("http://127.0.0.1:6789/db/data")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                crate::ConfigError::FeatureDisabled {
+                    field: "database_api_path",
+                    feature: "http_store"
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains(r#"features = ["http_store"]"#),
+            "{error}"
+        );
+    }
 }

@@ -94,6 +94,7 @@ pub use crate::error::StoreError;
 
 mod cached;
 mod encrypted;
+#[cfg(feature = "http_store")]
 mod http;
 mod memory;
 #[cfg(feature = "redis")]
@@ -111,6 +112,8 @@ pub use cached::{
     DEFAULT_CACHE_TTL,
 };
 pub use encrypted::EncryptedStore;
+#[cfg(feature = "http_store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http_store")))]
 pub use http::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpTokenStore, HttpTokenStoreBuilder};
 pub use memory::MemoryTokenStore;
 

@@ -12,7 +12,6 @@
 //! extensions (`crit`) are refused: this crate uses none of them.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
 use super::{TokenError, verifier::FastVerifier};
@@ -26,7 +25,6 @@ pub(crate) struct VerifyingKey {
     /// The header this crate writes for this key: tokens with it take the fast path.
     pub(crate) header_b64: String,
     pub(crate) fast: FastVerifier,
-    pub(crate) decoding: DecodingKey,
 }
 
 pub(crate) struct KeyRing {
@@ -98,11 +96,7 @@ impl KeyRing {
             verifying.push(VerifyingKey {
                 kid: kid.map(str::to_owned),
                 header_b64: URL_SAFE_NO_PAD.encode(header_json(kid)),
-                fast: FastVerifier::new(key.as_bytes(), leeway).ok_or_else(|| ConfigError::InvalidValue {
-                    field: "cryptography_key",
-                    reason: "not usable as an HMAC-SHA256 key".into(),
-                })?,
-                decoding: DecodingKey::from_secret(key.as_bytes()),
+                fast: FastVerifier::new(key.as_bytes(), leeway),
             });
         }
         let mut keys = verifying.into_iter();

@@ -1,61 +1,51 @@
-//! The fast HS256 verifier used on every protected request.
+//! The HS256 verifier used on every protected request.
 //!
-//! jsonwebtoken's `decode` parses the header into a struct, builds a verifier for the
-//! key on every call (hashing the key into the HMAC pads again), base64-decodes and
-//! parses the claims twice. For the tokens this crate sees on the hot path — our own and
-//! fastauth-api's, which share one header byte for byte and carry a handful of known
-//! claims — none of that is needed: compare the header segment with the constant, run
-//! HMAC-SHA256 from a key schedule prepared once, and parse the claims once.
+//! For the tokens this crate sees on the hot path — our own and fastauth-api's, which
+//! share one header byte for byte and carry a handful of known claims — the fast path
+//! compares the header segment with the key's constant, runs HMAC-SHA256 from pads
+//! hashed once, and reads the claims in their canonical layout without serde.
 //!
-//! Anything unusual (another header, unknown or extra claims, a parse failure) is
-//! handed to jsonwebtoken, which then decides. So the fast path can only *accept* tokens
-//! jsonwebtoken also accepts, and it rejects only on grounds jsonwebtoken rejects on too
-//! (signature, `exp`): a differential test in this module and in `tests/` checks this
-//! on corpora and random tokens.
+//! Anything unusual (another header, unknown or extra claims, a parse failure) goes to
+//! [`verify_general`], which decides as jsonwebtoken's `decode` does (HS256 only, `exp`
+//! required, `nbf` checked) with the same HMAC. So the fast path only accepts tokens
+//! `decode` accepts, and refuses only on grounds `decode` refuses on too (signature,
+//! `exp`): the differential tests in `tests/token_reference.rs` and the fuzz targets
+//! compare both with jsonwebtoken on corpora and random tokens.
 
 use std::{borrow::Cow, collections::HashSet};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
 
-use super::keys::KeyRing;
+use super::{hmac_sha256::HmacSha256, keys::KeyRing};
 use crate::{
     crypto::constant_time_eq_bytes,
-    token::{TokenError, TokenType},
+    token::{Claims, TokenError, TokenType},
 };
 
-/// The claims the fast path understands. Any other claim sends the token to jsonwebtoken.
+/// The claims the fast path understands. Any other claim sends the token to the general path.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FastClaims<'a> {
-    client_id: String,
+    #[serde(borrow)]
+    client_id: Cow<'a, str>,
     #[serde(rename = "type", borrow)]
-    token_type: std::borrow::Cow<'a, str>,
+    token_type: Cow<'a, str>,
     exp: u64,
     #[serde(default)]
     iat: u64,
-    #[serde(default)]
-    jti: Option<String>,
-}
-
-/// Claims the fast path verified. `token_type` is `None` for a type this crate does not know.
-pub(crate) struct Verified {
-    pub client_id: String,
-    pub token_type: Option<TokenType>,
-    pub exp: u64,
-    pub iat: u64,
-    pub jti: Option<String>,
+    #[serde(default, borrow)]
+    jti: Option<Cow<'a, str>>,
 }
 
 /// What the fast path concluded.
 pub(crate) enum Fast {
-    /// Signature and `exp` verified, claims parsed.
-    Valid(Verified),
+    /// Signature, `exp` and the type's being known verified, claims read (the codec
+    /// checks the type it expects and the client id).
+    Valid(Claims),
     /// Refused on grounds jsonwebtoken refuses on too.
     Invalid(TokenError),
-    /// Not a token the fast path handles: ask jsonwebtoken.
+    /// Not a token the fast path handles: ask the general path.
     Fallback,
 }
 
@@ -63,24 +53,39 @@ pub(crate) enum Fast {
 /// after the last, the payload between them; the signed message is everything before
 /// the last dot, as for jsonwebtoken. Finding both dots from the ends scans only the
 /// short header and signature. A token with more dots gets a payload containing a dot,
-/// which base64 refuses before anything else is checked, so it goes to jsonwebtoken,
+/// which base64 refuses before anything else is checked, so it goes to the general path,
 /// which splits it its own way. Returns (header, message, payload, signature).
 pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
-    let (header, after_header) = token.split_once('.')?;
     let (message, signature) = token.rsplit_once('.')?;
-    let (payload, _) = after_header.rsplit_once('.')?;
+    let (header, payload) = message.split_once('.')?;
     Some((header, message, payload, signature))
 }
 
+/// The claims of the canonical layout, as found in the payload's bytes.
+struct CanonicalClaims<'a> {
+    client_id: &'a [u8],
+    token_type: TokenType,
+    exp: u64,
+    iat: u64,
+    jti: Option<&'a [u8]>,
+}
+
 /// Parses exactly the layout this crate and PyJWT write —
-/// `{"client_id":"…","type":"…","exp":N,"iat":N}` with an optional `,"jti":"…"` — with
-/// plain strings (no escapes, no control characters) and canonical integers. Anything
-/// else is `None` and goes to serde_json, so this only saves time, it never decides.
-fn parse_canonical(json: &[u8]) -> Option<FastClaims<'_>> {
+/// `{"client_id":"…","type":"access"|"refresh","exp":N,"iat":N}` with an optional
+/// `,"jti":"…"` — with plain strings (no escapes, no control characters) and canonical
+/// integers. Anything else is `None` and goes to serde_json, so this only saves time, it
+/// never decides. Strings stay bytes: UTF-8 is checked once, on the joined claims.
+fn parse_canonical(json: &[u8]) -> Option<CanonicalClaims<'_>> {
     let mut rest = json.strip_prefix(br#"{"client_id":""#)?;
     let client_id = plain_string(&mut rest)?;
     rest = rest.strip_prefix(br#","type":""#)?;
-    let token_type = plain_string(&mut rest)?;
+    let token_type = if let Some(after) = rest.strip_prefix(br#"access""#) {
+        rest = after;
+        TokenType::Access
+    } else {
+        rest = rest.strip_prefix(br#"refresh""#)?;
+        TokenType::Refresh
+    };
     rest = rest.strip_prefix(br#","exp":"#)?;
     let exp = integer(&mut rest)?;
     rest = rest.strip_prefix(br#","iat":"#)?;
@@ -89,16 +94,16 @@ fn parse_canonical(json: &[u8]) -> Option<FastClaims<'_>> {
         Some(mut after) => {
             let jti = plain_string(&mut after)?;
             rest = after;
-            Some(jti.to_owned())
+            Some(jti)
         }
         None => None,
     };
     if rest != b"}" {
         return None;
     }
-    Some(FastClaims {
-        client_id: client_id.to_owned(),
-        token_type: std::borrow::Cow::Borrowed(token_type),
+    Some(CanonicalClaims {
+        client_id,
+        token_type,
         exp,
         iat,
         jti,
@@ -106,11 +111,11 @@ fn parse_canonical(json: &[u8]) -> Option<FastClaims<'_>> {
 }
 
 /// A JSON string body up to its closing quote (consumed), if it needs no unescaping.
-fn plain_string<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
+fn plain_string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
     let (text, after) = rest.split_at_checked(end)?;
     *rest = after.strip_prefix(b"\"")?;
-    std::str::from_utf8(text).ok()
+    Some(text)
 }
 
 /// A JSON integer that fits a `u64`, written canonically (no sign, no leading zero).
@@ -120,12 +125,17 @@ fn integer(rest: &mut &[u8]) -> Option<u64> {
     if number.is_empty() || (number.len() > 1 && number.first() == Some(&b'0')) {
         return None;
     }
-    let mut value: u64 = 0;
-    for &d in number {
-        value = value
-            .checked_mul(10)?
-            .checked_add(u64::from(d.checked_sub(b'0')?))?;
-    }
+    let value = if number.len() <= 19 {
+        short_integer(number)
+    } else {
+        let mut value: u64 = 0;
+        for &d in number {
+            value = value
+                .checked_mul(10)?
+                .checked_add(u64::from(d.checked_sub(b'0')?))?;
+        }
+        value
+    };
     // A fraction or exponent would make it a float: not this layout.
     if matches!(after.first(), Some(b'.' | b'e' | b'E')) {
         return None;
@@ -134,30 +144,40 @@ fn integer(rest: &mut &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// The value of up to 19 ASCII digits, which always fits a `u64`: without the overflow
+/// checks, whose multiplications chained ten deep showed in the profile (`exp` and `iat`
+/// are ten digits each).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "at most 19 digits: below 10^19, which is below u64::MAX; digits are b'0'..=b'9'"
+)]
+fn short_integer(digits: &[u8]) -> u64 {
+    digits
+        .iter()
+        .fold(0, |value, &d| value * 10 + u64::from(d - b'0'))
+}
+
 /// Payloads up to this size are decoded on the stack.
 const STACK_PAYLOAD: usize = 320;
 
 /// An HMAC-SHA256 key schedule, prepared once.
 #[derive(Clone)]
 pub(crate) struct FastVerifier {
-    mac: Hmac<Sha256>,
+    mac: HmacSha256,
     pub(crate) leeway: u64,
 }
 
 impl FastVerifier {
-    /// `None` for a key HMAC-SHA256 cannot use (none: it takes keys of any length).
-    pub(crate) fn new(key: &[u8], leeway: u64) -> Option<Self> {
-        Some(Self {
-            mac: Hmac::<Sha256>::new_from_slice(key).ok()?,
+    pub(crate) fn new(key: &[u8], leeway: u64) -> Self {
+        Self {
+            mac: HmacSha256::new(key),
             leeway,
-        })
+        }
     }
 
     /// HMAC-SHA256 of `message`: the signature of a token whose signing input it is.
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(message);
-        mac.finalize().into_bytes().into()
+        self.mac.sign(message)
     }
 
     /// Verifies a token whose header segment is this key's canonical header.
@@ -169,7 +189,7 @@ impl FastVerifier {
         }
         // The payload is decoded (not parsed) before the signature is checked: a payload
         // that is not base64url — such as one with a dot, see `split` — goes to
-        // jsonwebtoken, whatever its signature, so both always give the same answer.
+        // the general path, whatever its signature, so both always give the same answer.
         let mut stack = [0u8; STACK_PAYLOAD];
         let mut heap = Vec::new();
         let decoded: &[u8] = match URL_SAFE_NO_PAD.decode_slice(payload, &mut stack) {
@@ -187,28 +207,47 @@ impl FastVerifier {
         if !constant_time_eq_bytes(&self.sign(message.as_bytes()), &sig) {
             return Fast::Invalid(TokenError::InvalidSignature);
         }
-        let claims = match parse_canonical(decoded) {
-            Some(claims) => claims,
-            None => match serde_json::from_slice::<FastClaims<'_>>(decoded) {
-                Ok(claims) => claims,
-                Err(_) => return Fast::Fallback,
-            },
+        if let Some(claims) = parse_canonical(decoded) {
+            if claims.exp < now.saturating_sub(self.leeway) {
+                return Fast::Invalid(TokenError::Expired);
+            }
+            // `None`: not UTF-8 (serde_json decides how that fails), or too long to join
+            // on the stack.
+            return match Claims::from_utf8_parts(
+                claims.client_id,
+                claims.token_type,
+                claims.exp,
+                claims.iat,
+                claims.jti,
+            ) {
+                Some(claims) => Fast::Valid(claims),
+                None => self.verify_other_layout(decoded, now),
+            };
+        }
+        self.verify_other_layout(decoded, now)
+    }
+
+    /// The claims of a correctly signed token in another layout (members in another
+    /// order, escapes, floats), read by serde_json.
+    fn verify_other_layout(&self, decoded: &[u8], now: u64) -> Fast {
+        let Ok(claims) = serde_json::from_slice::<FastClaims<'_>>(decoded) else {
+            return Fast::Fallback;
         };
         if claims.exp < now.saturating_sub(self.leeway) {
             return Fast::Invalid(TokenError::Expired);
         }
         let token_type = match &*claims.token_type {
-            "access" => Some(TokenType::Access),
-            "refresh" => Some(TokenType::Refresh),
-            _ => None,
+            "access" => TokenType::Access,
+            "refresh" => TokenType::Refresh,
+            _ => return Fast::Invalid(TokenError::WrongType),
         };
-        Fast::Valid(Verified {
-            client_id: claims.client_id,
+        Fast::Valid(Claims::from_parts(
+            &claims.client_id,
             token_type,
-            exp: claims.exp,
-            iat: claims.iat,
-            jti: claims.jti,
-        })
+            claims.exp,
+            claims.iat,
+            claims.jti.as_deref(),
+        ))
     }
 }
 
@@ -352,8 +391,9 @@ pub(crate) fn verify_general(keys: &KeyRing, token: &str, now: u64) -> Result<Wi
     if matches!(checked.nbf, TryParse::Parsed(nbf) if nbf > now.saturating_add(leeway)) {
         return Err(TokenError::NotYetValid);
     }
-    // A token that names an audience is meant for some other verifier.
-    if matches!(checked.aud, TryParse::Parsed(_)) {
+    // A token that names an audience is meant for some other verifier; one whose
+    // audience is not even a string or a set of them is malformed.
+    if !matches!(checked.aud, TryParse::NotPresent) {
         return Err(TokenError::Malformed);
     }
     Ok(claims)
@@ -383,16 +423,24 @@ mod tests {
         ];
         for case in cases {
             let serde = serde_json::from_slice::<FastClaims<'_>>(case).ok();
-            if let Some(fast) = parse_canonical(case) {
+            let fast = parse_canonical(case)
+                .and_then(|c| Claims::from_utf8_parts(c.client_id, c.token_type, c.exp, c.iat, c.jti));
+            if let Some(fast) = fast {
                 let serde = serde.expect("the canonical parser accepted what serde refuses");
-                assert_eq!(fast.client_id, serde.client_id);
-                assert_eq!(fast.token_type, serde.token_type);
+                assert_eq!(fast.client_id(), serde.client_id);
+                assert_eq!(fast.token_type().to_string(), serde.token_type);
                 assert_eq!(
-                    (fast.exp, fast.iat, &fast.jti),
-                    (serde.exp, serde.iat, &serde.jti)
+                    (fast.expires_at(), fast.issued_at(), fast.token_id()),
+                    (serde.exp, serde.iat, serde.jti.as_deref())
                 );
             }
         }
+        // Not UTF-8 apart, though UTF-8 joined ("é" cut in two): declined.
+        let split = b"{\"client_id\":\"\xc3\",\"type\":\"access\",\"exp\":5,\"iat\":1,\"jti\":\"\xa9\"}";
+        let c = parse_canonical(split).expect("the layout is canonical");
+        assert!(Claims::from_utf8_parts(c.client_id, c.token_type, c.exp, c.iat, c.jti).is_none());
+        // A type of its own goes to serde_json, which reads it for the codec to refuse.
+        assert!(parse_canonical(br#"{"client_id":"a","type":"other","exp":5,"iat":1}"#).is_none());
         assert!(parse_canonical(cases[0]).is_some());
         assert!(parse_canonical(cases[1]).is_some());
         assert!(parse_canonical(cases[7]).is_some());

@@ -2,13 +2,12 @@
 //! numbers, any `alg`), signed over exactly the bytes that are sent, so that a test can
 //! forge what the crate's own codec would never produce.
 //!
-//! `jsonwebtoken::crypto::sign` uses the process-wide crypto provider, which fastauth
-//! installs: build a `FastAuth` before signing.
+//! Signed with a plain HMAC-SHA256 (the `hmac` crate), independently of fastauth's code
+//! and of jsonwebtoken's crypto providers.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 /// The header fastauth writes (and fastauth-api wrote), as JSON text.
@@ -33,16 +32,14 @@ pub fn header_of(token: &str) -> String {
     String::from_utf8(unb64(token.split('.').next().unwrap())).unwrap()
 }
 
-/// Already-encoded header and payload segments, HS256-signed with the raw `key` bytes.
+/// Already-encoded header and payload segments, HS256-signed with the raw `key` bytes
+/// (any key, the empty one included: forgeries need it).
 pub fn sign_segments(header_b64: &str, payload_b64: &str, key: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
     let message = format!("{header_b64}.{payload_b64}");
-    let signature = jsonwebtoken::crypto::sign(
-        message.as_bytes(),
-        &EncodingKey::from_secret(key),
-        Algorithm::HS256,
-    )
-    .unwrap();
-    format!("{message}.{signature}")
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(message.as_bytes());
+    format!("{message}.{}", b64(mac.finalize().into_bytes()))
 }
 
 /// `header` and `payload` JSON text as written, HS256-signed with `key`'s UTF-8 bytes

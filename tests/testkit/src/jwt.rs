@@ -59,19 +59,19 @@ impl Reference {
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp"]);
-        let claims =
-            jsonwebtoken::decode::<WireClaims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation)
-                .map_err(|e| match e.kind() {
-                    ErrorKind::InvalidSignature => TokenError::InvalidSignature,
-                    ErrorKind::InvalidAlgorithm
-                    | ErrorKind::InvalidAlgorithmName
-                    | ErrorKind::UnsupportedAlgorithm => TokenError::UnsupportedAlgorithm,
-                    ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExpiry,
-                    ErrorKind::ExpiredSignature => TokenError::Expired,
-                    ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-                    _ => TokenError::Malformed,
-                })?
-                .claims;
+        let key = DecodingKey::from_secret(key.as_bytes()).expect("a key of fastauth's size is an HMAC key");
+        let claims = jsonwebtoken::decode::<WireClaims>(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::InvalidSignature,
+                ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidAlgorithmName
+                | ErrorKind::UnsupportedAlgorithm => TokenError::UnsupportedAlgorithm,
+                ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => TokenError::MissingExpiry,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                _ => TokenError::Malformed,
+            })?
+            .claims;
         let token_type = match claims.token_type.as_str() {
             "access" => TokenType::Access,
             "refresh" => TokenType::Refresh,
