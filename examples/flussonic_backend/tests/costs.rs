@@ -111,11 +111,7 @@ fn costs(open_sessions: usize) -> [(u64, Reason); 3] {
 fn a_decision_costs_the_same_with_ten_or_two_thousand_open_sessions() {
     let few = costs(10);
     let many = costs(2000);
-    let reasons = [
-        Reason::NewSession,
-        Reason::MaxSessionsReached,
-        Reason::Recheck,
-    ];
+    let reasons = [Reason::NewSession, Reason::MaxSessionsReached, Reason::Recheck];
     for ((few, many), reason) in few.iter().zip(&many).zip(reasons) {
         assert_eq!((few.1, many.1), (reason, reason));
         assert_eq!(

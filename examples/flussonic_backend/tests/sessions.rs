@@ -104,13 +104,16 @@ async fn expired_sessions_neither_count_nor_pass_as_rechecks() {
             (&q("old", "update_session"), "max_sessions_reached"),
         ])
         .await;
-    // Listing shows only the live one; cleanup removes the expired row.
+    // Listing shows only the live one. The expired row is gone already: the user was at
+    // the limit, so the new session's count deleted the user's expired rows first.
     assert_eq!(server.list("/api/sessions").await.len(), 1);
+    assert_eq!(sql(&dir, "SELECT COUNT(*) FROM active_sessions"), 1);
     sql(
         &dir,
         "UPDATE active_sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE session_key = 'new'",
     );
-    for cleaned in [2, 0] {
+    // The cleanup removes what expired since.
+    for cleaned in [1, 0] {
         let body = server
             .api_expect(Method::POST, "/api/sessions/cleanup", None, StatusCode::OK)
             .await;
@@ -301,6 +304,133 @@ fn session_keys_fall_back_to_name_ip_token() {
     assert_eq!(keys.len(), 5);
 }
 
+/// The users whose count in `user_sessions` differs from their rows in `active_sessions`
+/// (either side missing counts as a difference), as "user: counted/rows".
+fn miscounted(dir: &TempDir) -> Vec<String> {
+    let conn = common::rusqlite_connection(&dir.path().join("tokens.db"));
+    let mut stmt = conn
+        .prepare(
+            "SELECT user_id, u.sessions, a.n
+             FROM (SELECT user_id, COUNT(*) AS n FROM active_sessions GROUP BY user_id) AS a
+             FULL OUTER JOIN user_sessions AS u USING (user_id)
+             WHERE a.n IS NOT u.sessions",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(format!(
+            "{}: {:?}/{:?}",
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<i64>>(1)?,
+            r.get::<_, Option<i64>>(2)?
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[tokio::test]
+async fn each_users_session_count_follows_every_way_a_session_comes_and_goes() {
+    let dir = TempDir::new("counted");
+    let server = Server::start(&dir, &[]).await;
+    let a1 = server
+        .token(json!({"token": "a1", "user_id": "ua", "max_sessions": 3}))
+        .await;
+    let a2 = server
+        .token(json!({"token": "a2", "user_id": "ua", "max_sessions": 3}))
+        .await;
+    server
+        .token(json!({"token": "b1", "user_id": "ub", "max_sessions": 0}))
+        .await;
+    let count = |user: &str| {
+        sql(
+            &dir,
+            &format!("SELECT COALESCE((SELECT sessions FROM user_sessions WHERE user_id = '{user}'), 0)"),
+        )
+    };
+    server
+        .expect_auth(&[
+            (&play("a1", "1"), "new_session"),
+            (&play("a1", "2"), "new_session"),
+            (&play("a2", "3"), "new_session"),
+            (&play("a2", "4"), "max_sessions_reached"),
+            (&recheck("a2", "3"), "session_recheck"),
+            (&play("b1", "1"), "new_session"),
+            (&play("b1", "2"), "new_session"),
+        ])
+        .await;
+    assert_eq!((count("ua"), count("ub")), (3, 2));
+    assert_eq!(miscounted(&dir), Vec::<String>::new());
+
+    // Terminated through the API: a slot is free again.
+    let first = server.list("/api/sessions?user_id=ua").await[0]["id"].clone();
+    server
+        .api_expect(
+            Method::DELETE,
+            &format!("/api/sessions/{first}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert_eq!(count("ua"), 2);
+    server.expect_auth(&[(&play("a2", "4"), "new_session")]).await;
+
+    // A refused token ends its own session.
+    server
+        .api_expect(
+            Method::PATCH,
+            &format!("/api/tokens/{}", a2["id"]),
+            Some(json!({"status": "suspended"})),
+            StatusCode::OK,
+        )
+        .await;
+    server
+        .expect_auth(&[(&recheck("a2", "4"), "token_suspended")])
+        .await;
+    assert_eq!((count("ua"), count("ub")), (2, 2));
+    assert_eq!(miscounted(&dir), Vec::<String>::new());
+
+    // A token given to another user takes its sessions along.
+    server
+        .api_expect(
+            Method::PATCH,
+            &format!("/api/tokens/{}", a2["id"]),
+            Some(json!({"user_id": "ub", "status": "active"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!((count("ua"), count("ub")), (1, 3));
+    assert_eq!(miscounted(&dir), Vec::<String>::new());
+
+    // A deleted token takes its sessions with it.
+    server
+        .api_expect(
+            Method::DELETE,
+            &format!("/api/tokens/{}", a1["id"]),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert_eq!((count("ua"), count("ub")), (0, 3));
+    assert_eq!(
+        sql(&dir, "SELECT COUNT(*) FROM user_sessions WHERE user_id = 'ua'"),
+        0
+    );
+
+    // Expired and cleaned up.
+    sql(
+        &dir,
+        "UPDATE active_sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE session_key = '1'",
+    );
+    let body = server
+        .api_expect(Method::POST, "/api/sessions/cleanup", None, StatusCode::OK)
+        .await;
+    assert_eq!(body, json!({"cleaned": 1}));
+    assert_eq!((count("ua"), count("ub")), (0, 2));
+    assert_eq!(miscounted(&dir), Vec::<String>::new());
+    server.stop().await;
+}
+
 // ---------------------------------------------------------------- a session belongs to its token (finding 6)
 
 fn play(token: &str, session: &str) -> String {
@@ -476,7 +606,10 @@ async fn a_version_2_database_is_migrated_to_sessions_keyed_by_token() {
         .unwrap();
     }
     let server = Server::start(&dir, &[]).await;
-    assert_eq!(sql(&dir, "PRAGMA user_version"), 3);
+    assert_eq!(sql(&dir, "PRAGMA user_version"), 4);
+    // Each user's rows counted, Bob's expired one too (it is deleted, not yet).
+    assert_eq!(miscounted(&dir), Vec::<String>::new());
+    assert_eq!(sql(&dir, "SELECT SUM(sessions) FROM user_sessions"), 2);
     // Every row kept, ids and all.
     let sessions = server.list("/api/sessions").await;
     assert_eq!(
@@ -520,11 +653,12 @@ async fn a_version_2_database_is_migrated_to_sessions_keyed_by_token() {
     assert_eq!(sql(&dir, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
     server.stop().await;
 
-    // The next start finds version 3 and changes nothing; deleting a token still
+    // The next start finds version 4 and changes nothing; deleting a token still
     // takes its sessions with it (the foreign key survived the rebuild).
     let server = Server::start(&dir, &[]).await;
-    assert_eq!(sql(&dir, "PRAGMA user_version"), 3);
-    assert_eq!(sql(&dir, "SELECT COUNT(*) FROM active_sessions"), 3);
+    assert_eq!(sql(&dir, "PRAGMA user_version"), 4);
+    // Alice's S and Bob's S: Bob's expired row went when Bob, at his limit, opened S.
+    assert_eq!(sql(&dir, "SELECT COUNT(*) FROM active_sessions"), 2);
     let body = server
         .api_expect(Method::DELETE, "/api/tokens/1", None, StatusCode::NO_CONTENT)
         .await;
@@ -535,7 +669,7 @@ async fn a_version_2_database_is_migrated_to_sessions_keyed_by_token() {
     );
     assert_eq!(
         sql(&dir, "SELECT COUNT(*) FROM active_sessions WHERE token_id = 2"),
-        2
+        1
     );
     server.stop().await;
 }

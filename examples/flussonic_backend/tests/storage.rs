@@ -91,8 +91,8 @@ async fn a_version_1_database_gives_its_access_log_to_the_log_database() {
     assert_eq!(logs[0]["token"], "old");
     assert_eq!(logs[1]["id"], 9);
     assert_eq!(logs[2]["id"], 7);
-    // Moved, then on to version 3 (sessions keyed by token and session id).
-    assert_eq!(sql(&dir, "PRAGMA user_version"), 3);
+    // Moved, then on to version 4 (sessions keyed by token and session id, and counted per user).
+    assert_eq!(sql(&dir, "PRAGMA user_version"), 4);
     assert_eq!(
         sql(
             &dir,

@@ -11,6 +11,7 @@ pub mod reader;
 pub mod schema;
 pub mod sessions;
 pub mod tokens;
+pub mod user_sessions;
 pub mod writer;
 
 use std::{

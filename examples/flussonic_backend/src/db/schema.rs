@@ -19,8 +19,10 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 /// The schema version this code writes (`PRAGMA user_version`). Version 1 kept the
 /// access log in the same file; opening one moves its rows to the log database.
 /// Versions 1 and 2 keyed a session by its `session_key` alone, so that any token could
-/// take over another's session; version 3 keys it by token and `session_key`.
-pub const SCHEMA_VERSION: i64 = 3;
+/// take over another's session; version 3 keys it by token and `session_key`. Up to
+/// version 3, a user's sessions were counted by walking an index of them; version 4
+/// keeps the count in `user_sessions` (see `user_sessions.rs`).
+pub const SCHEMA_VERSION: i64 = 4;
 /// The access-log database's schema version.
 pub const LOG_SCHEMA_VERSION: i64 = 1;
 
@@ -80,8 +82,8 @@ pub fn open(path: &Path, role: Role) -> rusqlite::Result<Connection> {
 
 /// Creates the tables on a new database, refuses one it does not know, moves the
 /// access log of a version-1 database to the log database at `log_path` (already
-/// migrated with [`migrate_logs`]), and keys the sessions of a version-1 or -2
-/// database by token.
+/// migrated with [`migrate_logs`]), keys the sessions of a version-1 or -2 database by
+/// token, and counts the sessions of each user of a database before version 4.
 pub fn migrate(conn: &Connection, log_path: &Path) -> Result<(), String> {
     let version = user_version(conn)?;
     if version > SCHEMA_VERSION {
@@ -99,6 +101,9 @@ pub fn migrate(conn: &Connection, log_path: &Path) -> Result<(), String> {
     }
     if version <= 2 {
         key_sessions_by_token(conn).map_err(|e| format!("keying sessions by token: {e}"))?;
+    }
+    if version <= 3 {
+        count_sessions_per_user(conn).map_err(|e| format!("counting sessions per user: {e}"))?;
     }
     Ok(())
 }
@@ -172,6 +177,7 @@ fn create(conn: &Connection) -> rusqlite::Result<()> {
     tx.execute_batch(TOKENS)?;
     tx.execute_batch(&sessions_table("active_sessions"))?;
     tx.execute_batch(SESSIONS_INDEXES)?;
+    tx.execute_batch(USER_SESSIONS)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }
@@ -204,6 +210,24 @@ fn key_sessions_by_token(conn: &Connection) -> rusqlite::Result<()> {
         sessions = moved,
         "sessions are now keyed by token and session id (schema version 3)"
     );
+    Ok(())
+}
+
+/// Version 3 to 4: the count of each user's sessions, kept by triggers from now on,
+/// replaces the index on `(user_id, expires_at)` that counting used to walk. In one
+/// transaction (a crash leaves version 3, and the next start does it again).
+fn count_sessions_per_user(conn: &Connection) -> rusqlite::Result<()> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    tx.execute_batch("DROP INDEX IF EXISTS active_sessions_user_expires;")?;
+    tx.execute_batch(USER_SESSIONS)?;
+    let users = tx.execute(
+        "INSERT INTO user_sessions (user_id, sessions, earliest_expiry)
+         SELECT user_id, COUNT(*), MIN(expires_at) FROM active_sessions GROUP BY user_id",
+        [],
+    )?;
+    tx.pragma_update(None, "user_version", 4)?;
+    tx.commit()?;
+    tracing::info!(users, "sessions are now counted per user (schema version 4)");
     Ok(())
 }
 
@@ -246,9 +270,51 @@ fn sessions_table(name: &str) -> String {
     )
 }
 
+/// The cleanup and the count of open sessions find expired and live sessions by this
+/// index; a user's sessions are found through the user's tokens (`tokens_user_id`, then
+/// the sessions table's unique index, which starts with `token_id`).
 const SESSIONS_INDEXES: &str = "
-CREATE INDEX active_sessions_user_expires ON active_sessions (user_id, expires_at);
 CREATE INDEX active_sessions_expires ON active_sessions (expires_at);
+";
+
+/// Each user's sessions, counted: `sessions` rows of `active_sessions` (live or expired
+/// but not yet deleted), none of which expires before `earliest_expiry` (a lower bound:
+/// re-checks only move expiries later; `NULL`: unknown). Kept by triggers, so that every
+/// way a session comes or goes (a decision, the cleanup, the management API, a token
+/// deleted with its sessions or given another user) keeps it right. See `user_sessions.rs`.
+const USER_SESSIONS: &str = "
+CREATE TABLE user_sessions (
+    user_id         TEXT    PRIMARY KEY,
+    sessions        INTEGER NOT NULL,
+    earliest_expiry TEXT
+) WITHOUT ROWID;
+
+CREATE TRIGGER active_sessions_count_insert AFTER INSERT ON active_sessions BEGIN
+    INSERT INTO user_sessions (user_id, sessions, earliest_expiry) VALUES (NEW.user_id, 1, NEW.expires_at)
+    ON CONFLICT (user_id) DO UPDATE SET
+        sessions = sessions + 1, earliest_expiry = min(earliest_expiry, excluded.earliest_expiry);
+END;
+
+CREATE TRIGGER active_sessions_count_delete AFTER DELETE ON active_sessions BEGIN
+    UPDATE user_sessions SET sessions = sessions - 1 WHERE user_id = OLD.user_id;
+    DELETE FROM user_sessions WHERE user_id = OLD.user_id AND sessions <= 0;
+END;
+
+CREATE TRIGGER active_sessions_count_move AFTER UPDATE OF user_id ON active_sessions
+WHEN OLD.user_id IS NOT NEW.user_id BEGIN
+    UPDATE user_sessions SET sessions = sessions - 1 WHERE user_id = OLD.user_id;
+    DELETE FROM user_sessions WHERE user_id = OLD.user_id AND sessions <= 0;
+    INSERT INTO user_sessions (user_id, sessions, earliest_expiry) VALUES (NEW.user_id, 1, NEW.expires_at)
+    ON CONFLICT (user_id) DO UPDATE SET
+        sessions = sessions + 1, earliest_expiry = min(earliest_expiry, excluded.earliest_expiry);
+END;
+
+-- Expiries only move later, except when the clock was set back: then the bound follows.
+CREATE TRIGGER active_sessions_count_sooner AFTER UPDATE OF expires_at ON active_sessions
+WHEN NEW.expires_at < OLD.expires_at BEGIN
+    UPDATE user_sessions SET earliest_expiry = min(earliest_expiry, NEW.expires_at)
+    WHERE user_id = NEW.user_id;
+END;
 ";
 
 const LOG_SCHEMA: &str = "

@@ -1,7 +1,7 @@
 //! The `active_sessions` table as the management API and the cleanup see it (the
 //! `/auth` decision has its own statements in `flussonic/decision.rs`).
 
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::query::Query;
@@ -71,8 +71,14 @@ pub fn list(conn: &Connection, filter: &Filter, now: &str) -> rusqlite::Result<V
                 started_at, last_checked_at, expires_at
          FROM active_sessions",
     );
+    // A user's sessions are those of the user's tokens: found through the indexes of
+    // both tables (the sessions table has no index of its own by user).
     query
         .filter("expires_at > ?", Some(now.to_owned()))
+        .filter(
+            "token_id IN (SELECT id FROM tokens WHERE user_id = ?)",
+            filter.user_id.clone(),
+        )
         .filter("user_id = ?", filter.user_id.clone())
         .filter("token_id = ?", filter.token_id)
         .filter("stream_name = ?", filter.stream.clone());
@@ -87,10 +93,14 @@ pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
         > 0)
 }
 
-/// Deletes expired sessions, returning how many.
-pub fn delete_expired(conn: &Connection, now: &str) -> rusqlite::Result<usize> {
-    conn.prepare_cached("DELETE FROM active_sessions WHERE expires_at <= ?1")?
-        .execute([now])
+/// Deletes up to `chunk` expired sessions, returning how many (small chunks keep each
+/// writer transaction, which decisions share, short).
+pub fn delete_expired(conn: &Connection, now: &str, chunk: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM active_sessions WHERE id IN
+            (SELECT id FROM active_sessions WHERE expires_at <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![now, chunk])
 }
 
 /// Live sessions.

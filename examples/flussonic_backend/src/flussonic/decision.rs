@@ -2,7 +2,7 @@
 //! validity window, allowed IPs, allowed streams (rules that cannot be read deny: they
 //! never count as "no rule"), then the session (a live known session
 //! is a re-check; otherwise the user's live sessions across all its tokens are counted
-//! against the limit before one is opened).
+//! against the limit before one is opened, see `db/user_sessions.rs`).
 //!
 //! It runs on the writer thread, inside the batch transaction, so the count and the
 //! insert of a new session can never interleave with another request's. The access-log
@@ -12,7 +12,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::{request::AuthRequest, rules};
-use crate::{clock, db::log_writer::LogRow, hex::hex};
+use crate::{
+    clock,
+    db::{log_writer::LogRow, user_sessions},
+    hex::hex,
+};
 
 /// Why a request was allowed or denied: the reason codes of the API and the access log.
 /// Declared in the order of [`Reason::ALL`] (see [`Reason::index`]).
@@ -277,14 +281,9 @@ fn evaluate(
         return Ok(known(Reason::Recheck));
     }
 
-    if row.max_sessions > 0 {
-        // This session's own row, if any, has expired: it is not among those counted.
-        let open: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM active_sessions WHERE user_id = ?1 AND expires_at > ?2")?
-            .query_row(params![row.user_id, now], |r| r.get(0))?;
-        if open >= row.max_sessions {
-            return Ok(known(Reason::MaxSessionsReached));
-        }
+    // This session's own row, if any, has expired: it is not among the live ones counted.
+    if !user_sessions::has_room(conn, &row.user_id, row.max_sessions, now)? {
+        return Ok(known(Reason::MaxSessionsReached));
     }
     conn.prepare_cached(
         "INSERT INTO active_sessions (session_key, token_id, user_id, stream_name, client_ip, protocol,

@@ -14,6 +14,7 @@ use super::{
 use crate::{
     clock,
     db::sessions::{self, Session},
+    ops::cleanup,
     state::AppState,
 };
 
@@ -49,10 +50,7 @@ pub async fn terminate(State(app): State<AppState>, Path(id): Path<String>) -> R
 
 /// `POST /api/sessions/cleanup` → `{"cleaned": n}`.
 pub async fn cleanup(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let cleaned = app
-        .db
-        .write(|conn| sessions::delete_expired(conn, &clock::stamp(clock::now())))
-        .await?;
+    let cleaned = cleanup::expired_sessions(&app.db).await?;
     app.metrics.cleaned(cleaned, 0);
     Ok(Json(json!({ "cleaned": cleaned })))
 }

@@ -12,8 +12,11 @@ use crate::{
     db::{Db, DbError, logs, sessions},
 };
 
-/// Rows deleted per transaction.
+/// Access-log rows deleted per transaction (on the log's own writer).
 const CHUNK: i64 = 5000;
+/// Sessions deleted per transaction: the writer's transactions are shared with
+/// decisions, which wait for the whole batch (a deletion also updates the user's count).
+const SESSION_CHUNK: i64 = 500;
 
 /// Starts the periodic cleanup.
 pub fn spawn(db: Db, metrics: Arc<Metrics>, interval: Duration, retention_days: u32) -> JoinHandle<()> {
@@ -40,9 +43,7 @@ pub fn spawn(db: Db, metrics: Arc<Metrics>, interval: Duration, retention_days: 
 
 /// Deletes expired sessions and old access logs; returns how many of each.
 pub async fn run_once(db: &Db, retention_days: u32) -> Result<(usize, usize), DbError> {
-    let sessions = db
-        .write(|conn| sessions::delete_expired(conn, &clock::stamp(clock::now())))
-        .await?;
+    let sessions = expired_sessions(db).await?;
     let mut logs: usize = 0;
     if retention_days > 0 {
         let cutoff = clock::stamp_before_days(clock::now(), retention_days);
@@ -58,4 +59,20 @@ pub async fn run_once(db: &Db, retention_days: u32) -> Result<(usize, usize), Db
         }
     }
     Ok((sessions, logs))
+}
+
+/// Deletes the sessions expired now, in chunks; returns how many.
+pub async fn expired_sessions(db: &Db) -> Result<usize, DbError> {
+    let now = clock::stamp(clock::now());
+    let mut deleted: usize = 0;
+    loop {
+        let now = now.clone();
+        let chunk = db
+            .write(move |conn| sessions::delete_expired(conn, &now, SESSION_CHUNK))
+            .await?;
+        deleted = deleted.saturating_add(chunk);
+        if (chunk as i64) < SESSION_CHUNK {
+            return Ok(deleted);
+        }
+    }
 }
