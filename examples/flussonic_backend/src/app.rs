@@ -16,7 +16,7 @@ use crate::{
         api_key::{self, KeySource},
         guard,
     },
-    ops::{self, metrics::recorder::Metrics},
+    ops::{self, cleanup::LogBounds, metrics::recorder::Metrics},
     state::AppState,
 };
 
@@ -45,12 +45,17 @@ pub fn build_tuned(config: &Config, tuning: Tuning) -> Result<App, String> {
         db.clone(),
         Arc::clone(&metrics),
         Duration::from_secs(config.session_cleanup_interval),
-        config.access_log_retention_days,
+        LogBounds {
+            retention_days: config.access_log_retention_days,
+            max_rows: config.access_log_max_rows,
+            max_bytes: config.access_log_max_size,
+        },
     );
     let policy = Policy {
         auth_duration: config.auth_duration,
         session_grace: config.session_grace,
         access_logs: config.enable_access_logs,
+        log_rechecks: config.access_log_rechecks,
     };
     let state = AppState::new(db, metrics, policy, config.max_body_bytes, cleanup);
     let routes = Router::new()

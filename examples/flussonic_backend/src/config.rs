@@ -82,6 +82,22 @@ struct Settings {
           value_parser = whole_number::<u32>(0, 100 * 365))]
     access_log_retention_days: u32,
 
+    /// Keep at most this many access-log rows (the oldest go first, at each cleanup); 0: no bound
+    #[arg(long, env = "ACCESS_LOG_MAX_ROWS", value_name = "ROWS", default_value_t = 0,
+          value_parser = whole_number::<u64>(0, i64::MAX as u64))]
+    access_log_max_rows: u64,
+
+    /// Keep the access log's rows within this much space in its file, in bytes or with a
+    /// suffix K, M, G, T (powers of 1024), e.g. 2G (the oldest go first, at each cleanup); 0: no bound
+    #[arg(long, env = "ACCESS_LOG_MAX_SIZE", value_name = "SIZE", default_value = "0", value_parser = log_size)]
+    access_log_max_size: u64,
+
+    /// Write routine re-checks (session_recheck) to the access log too; new sessions and
+    /// denials are always written
+    #[arg(long, env = "ACCESS_LOG_RECHECKS", value_name = "BOOL", default_value_t = true,
+          action = ArgAction::Set, value_parser = boolean)]
+    access_log_rechecks: bool,
+
     /// Address to listen on
     #[arg(long, env = "API_HOST", value_name = "ADDRESS", default_value = "0.0.0.0", value_parser = not_empty)]
     api_host: String,
@@ -126,6 +142,12 @@ pub struct Config {
     pub enable_access_logs: bool,
     /// Days access logs are kept (0: forever).
     pub access_log_retention_days: u32,
+    /// Access-log rows kept at most (0: no bound).
+    pub access_log_max_rows: u64,
+    /// Bytes of the access-log file its rows may take (0: no bound).
+    pub access_log_max_size: u64,
+    /// Whether re-checks are written to the access log (new sessions and denials always are).
+    pub access_log_rechecks: bool,
     /// Listen address.
     pub api_host: String,
     /// Listen port.
@@ -149,6 +171,9 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("enable_access_logs", &self.enable_access_logs)
             .field("access_log_retention_days", &self.access_log_retention_days)
+            .field("access_log_max_rows", &self.access_log_max_rows)
+            .field("access_log_max_size", &self.access_log_max_size)
+            .field("access_log_rechecks", &self.access_log_rechecks)
             .field("api_host", &self.api_host)
             .field("api_port", &self.api_port)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
@@ -295,6 +320,9 @@ impl Config {
             log_level: settings.log_level,
             enable_access_logs: settings.enable_access_logs,
             access_log_retention_days: settings.access_log_retention_days,
+            access_log_max_rows: settings.access_log_max_rows,
+            access_log_max_size: settings.access_log_max_size,
+            access_log_rechecks: settings.access_log_rechecks,
             api_host: settings.api_host,
             api_port: settings.api_port,
             api_key,
@@ -378,6 +406,40 @@ where
             .ok_or_else(|| format!("expected a whole number from {min} to {max}"))
     }
 }
+
+/// A bound on the access log's size: a number of bytes, with an optional suffix K, M, G
+/// or T (powers of 1024; `KiB`, `MB` and the like are read the same), e.g. `2G`, `500M`;
+/// 0 for none.
+fn log_size(raw: &str) -> Result<u64, String> {
+    let text = raw.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let shift = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err("expected a size such as 500M or 2G (K, M, G, T: powers of 1024)".to_owned()),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64.checked_shl(shift)?))
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| "expected a size such as 500M or 2G (K, M, G, T: powers of 1024)".to_owned())
+        .and_then(|n| {
+            // Below this, not even an empty log fits: every row would go.
+            if n == 0 || n >= MIN_LOG_SIZE {
+                Ok(n)
+            } else {
+                Err("must be 0 (no bound) or at least 1M".to_owned())
+            }
+        })
+}
+
+/// The smallest bound on the access log's size.
+const MIN_LOG_SIZE: u64 = 1 << 20;
 
 fn boolean(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {

@@ -41,6 +41,29 @@ fn configuration_names_the_bad_variable() {
     assert_eq!((defaults.api_host.as_str(), defaults.api_port), ("0.0.0.0", 8080));
     assert!(defaults.enable_access_logs);
     assert_eq!(defaults.api_key, None);
+    // The access log: 30 days, no bound on rows or size, re-checks written.
+    assert_eq!(
+        (
+            defaults.access_log_retention_days,
+            defaults.access_log_max_rows,
+            defaults.access_log_max_size,
+            defaults.access_log_rechecks
+        ),
+        (30, 0, 0, true)
+    );
+    for (written, bytes) in [
+        ("2G", 2 << 30),
+        (" 500m ", 500 << 20),
+        ("1MiB", 1 << 20),
+        ("3 GB", 3 << 30),
+        ("1048576", 1 << 20),
+        ("0", 0),
+    ] {
+        let c = from(&[("ACCESS_LOG_MAX_SIZE", written)]).unwrap();
+        assert_eq!(c.access_log_max_size, bytes, "{written}");
+    }
+    let c = from(&[("ACCESS_LOG_MAX_ROWS", "5000000"), ("ACCESS_LOG_RECHECKS", "off")]).unwrap();
+    assert_eq!((c.access_log_max_rows, c.access_log_rechecks), (5_000_000, false));
     for (name, value) in [
         ("AUTH_DURATION", "soon"),
         ("AUTH_DURATION", "0"),
@@ -51,6 +74,13 @@ fn configuration_names_the_bad_variable() {
         ("LOG_LEVEL", "loud=="),
         ("MAX_BODY_BYTES", "12"),
         ("ACCESS_LOG_RETENTION_DAYS", "x"),
+        ("ACCESS_LOG_MAX_ROWS", "-1"),
+        ("ACCESS_LOG_MAX_ROWS", "many"),
+        ("ACCESS_LOG_MAX_SIZE", "lots"),
+        ("ACCESS_LOG_MAX_SIZE", "2P"),
+        ("ACCESS_LOG_MAX_SIZE", "512K"),
+        ("ACCESS_LOG_MAX_SIZE", "99999999999T"),
+        ("ACCESS_LOG_RECHECKS", "sometimes"),
         ("DATABASE_URL", "postgres://db/tokens"),
         ("DATABASE_URL", "sqlite:///:memory:"),
         ("ACCESS_LOG_DATABASE_URL", "sqlite:///./data/tokens.db"),
@@ -248,6 +278,9 @@ fn help_lists_every_setting_with_its_default_and_shows_no_secret() {
             "--access-log-retention-days",
             Some("30"),
         ),
+        ("ACCESS_LOG_MAX_ROWS", "--access-log-max-rows", Some("0")),
+        ("ACCESS_LOG_MAX_SIZE", "--access-log-max-size", Some("0")),
+        ("ACCESS_LOG_RECHECKS", "--access-log-rechecks", Some("true")),
         ("API_HOST", "--api-host", Some("0.0.0.0")),
         ("API_PORT", "--api-port", Some("8080")),
         ("API_KEY", "--api-key", None),
@@ -263,7 +296,7 @@ fn help_lists_every_setting_with_its_default_and_shows_no_secret() {
             );
         }
     }
-    assert_eq!(config::variables().len(), 13);
+    assert_eq!(config::variables().len(), 16);
 }
 
 /// The README's configuration table is the operator's copy of the declaration: each

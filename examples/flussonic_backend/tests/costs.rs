@@ -26,6 +26,7 @@ const POLICY: Policy = Policy {
     auth_duration: 3600,
     session_grace: 60,
     access_logs: true,
+    log_rechecks: true,
 };
 
 /// The database as the backend creates it, and a connection like its writer's.

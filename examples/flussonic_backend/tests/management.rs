@@ -517,9 +517,15 @@ async fn access_logs_can_be_filtered_and_paged_or_turned_off() {
         &dir,
         "UPDATE access_logs SET timestamp = '2001-01-01T00:00:00.000000Z' WHERE reason = 'token_not_found'",
     );
-    let (sessions, logs) = flussonic_backend::ops::cleanup::run_once(&server.state.db, 30)
-        .await
-        .unwrap();
+    let (sessions, logs) = flussonic_backend::ops::cleanup::run_once(
+        &server.state.db,
+        &flussonic_backend::ops::cleanup::LogBounds {
+            retention_days: 30,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((sessions, logs), (0, 1));
     server.stop().await;
 

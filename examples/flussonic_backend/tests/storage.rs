@@ -252,3 +252,28 @@ async fn a_reader_pinning_the_wal_delays_its_restart_but_not_for_good() {
     );
     db.close().await;
 }
+
+#[tokio::test]
+async fn work_on_the_access_log_is_answered_after_its_commit() {
+    let dir = TempDir::new("log-call");
+    let server = Server::start(&dir, &[]).await;
+    // Enough rows that the commit takes a while: an answer sent before it would be
+    // read here before the rows are there.
+    let written = server
+        .state
+        .db
+        .write_logs(|conn| {
+            for n in 0..20_000 {
+                conn.execute(
+                    "INSERT INTO access_logs (timestamp, result, reason, session_id)
+                     VALUES ('2030-01-01T00:00:00.000000Z', 'allowed', 'new_session', ?1)",
+                    [format!("call-{n}")],
+                )?;
+            }
+            Ok(20_000)
+        })
+        .await
+        .unwrap();
+    assert_eq!(log_sql(&dir, "SELECT COUNT(*) FROM access_logs"), written);
+    server.stop().await;
+}

@@ -146,3 +146,63 @@ pub fn delete_older(conn: &Connection, cutoff: &str, chunk: i64) -> rusqlite::Re
     )?
     .execute(params![cutoff, chunk])
 }
+
+/// How many of the oldest rows must go for the log to fit within `max_rows` rows and
+/// `max_bytes` bytes of its file (0: no bound). Cheap while the log is well within both
+/// (the ids' range and the file's page counts bound the rows and their space from above);
+/// otherwise the rows are counted. The space is shared out evenly: a row takes the
+/// average of the pages in use, which holds for a log whose structures (the table and
+/// its index by time) grow at one end and are cut back at the other.
+pub fn excess(conn: &Connection, max_rows: u64, max_bytes: u64) -> rusqlite::Result<u64> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT MIN(id), MAX(id) FROM access_logs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(0);
+    };
+    let most_rows = u64::try_from(last.saturating_sub(first))
+        .unwrap_or(0)
+        .saturating_add(1);
+    let in_use = bytes_in_use(conn)?;
+    let over_rows = max_rows > 0 && most_rows > max_rows;
+    let over_size = max_bytes > 0 && in_use > max_bytes;
+    if !over_rows && !over_size {
+        return Ok(0);
+    }
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM access_logs", [], |r| r.get(0))?;
+    let rows = u64::try_from(rows).unwrap_or(0);
+    let mut keep = rows;
+    if max_rows > 0 {
+        keep = keep.min(max_rows);
+    }
+    if over_size {
+        // rows × max_bytes / in_use, in 128 bits: both factors may be large.
+        let fitting = u128::from(rows)
+            .saturating_mul(u128::from(max_bytes))
+            .checked_div(u128::from(in_use))
+            .unwrap_or(0);
+        keep = keep.min(u64::try_from(fitting).unwrap_or(u64::MAX));
+    }
+    Ok(rows.saturating_sub(keep))
+}
+
+/// Bytes of the log's file in pages that hold data (the file itself keeps its size:
+/// freed pages are reused by later rows).
+pub fn bytes_in_use(conn: &Connection) -> rusqlite::Result<u64> {
+    let pragma = |name: &str| -> rusqlite::Result<u64> {
+        let value: i64 = conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))?;
+        Ok(u64::try_from(value).unwrap_or(0))
+    };
+    let pages = pragma("page_count")?.saturating_sub(pragma("freelist_count")?);
+    Ok(pages.saturating_mul(pragma("page_size")?))
+}
+
+/// Deletes the `count` oldest rows (by time, then id), returning how many.
+pub fn delete_oldest(conn: &Connection, count: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM access_logs WHERE id IN
+            (SELECT id FROM access_logs ORDER BY timestamp, id LIMIT ?1)",
+    )?
+    .execute([count])
+}

@@ -123,9 +123,16 @@ pub struct Policy {
     pub session_grace: u64,
     /// Whether to write the access log.
     pub access_logs: bool,
+    /// Whether re-checks go to the access log too (new sessions and denials always do).
+    pub log_rechecks: bool,
 }
 
 impl Policy {
+    /// Whether a decision for `reason` is written to the access log.
+    pub fn logs(&self, reason: Reason) -> bool {
+        self.access_logs && (self.log_rechecks || reason != Reason::Recheck)
+    }
+
     /// A session's new expiry when checked at `now`: auth duration plus grace, rounded
     /// up to the whole second. Rounded, so that the re-checks of one session within the
     /// same second find its row already current and write nothing; up, so that it never

@@ -52,7 +52,7 @@ pub async fn handle(State(app): State<AppState>, req: Request) -> Response {
     let (response, reason) = match decided {
         Ok(decision) => {
             // After the commit, and without waiting: see `db/log_writer.rs`.
-            if policy.access_logs {
+            if policy.logs(decision.reason) {
                 app.db.log(decision.log_row(&request));
             }
             tracing::debug!(

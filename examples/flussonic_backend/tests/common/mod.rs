@@ -335,7 +335,12 @@ pub fn sql_on(path: &Path, statement: &str) -> i64 {
 
 /// The text value of one query on the test's database file.
 pub fn sql_text(dir: &TempDir, query: &str) -> String {
-    let conn = rusqlite_connection(&dir.path().join("tokens.db"));
+    sql_text_on(&dir.path().join("tokens.db"), query)
+}
+
+/// [`sql_text`] on the database file `path`.
+pub fn sql_text_on(path: &Path, query: &str) -> String {
+    let conn = rusqlite_connection(path);
     conn.query_row(query, [], |r| r.get(0)).unwrap()
 }
 
