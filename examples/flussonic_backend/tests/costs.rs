@@ -12,6 +12,7 @@ use std::sync::{
 };
 
 use flussonic_backend::{
+    clock,
     db::schema::{self, Role},
     flussonic::{
         decision::{self, Policy, Reason},
@@ -101,6 +102,13 @@ fn costs(open_sessions: usize) -> [(u64, Reason); 3] {
     token(&conn, "bob", "ub", open_sessions as i64);
     open(&conn, "alice", 0, open_sessions);
     open(&conn, "bob", 0, open_sessions);
+    // The re-checked session's expiry moves (a re-check within the second it was set
+    // writes nothing): a minute left, where a re-check gives it an hour.
+    conn.execute(
+        "UPDATE active_sessions SET expires_at = ?1 WHERE session_key = 's-000000'",
+        [clock::stamp_after_ceil(clock::now(), 60)],
+    )
+    .unwrap();
     [
         instructions(&conn, &request("alice", "new")),
         instructions(&conn, &request("bob", "one-too-many")),

@@ -77,8 +77,12 @@ impl LogRow {
     }
 }
 
-/// Work run on the log writer's connection, inside a transaction of its own.
-type Work = Box<dyn FnOnce(&Connection) + Send>;
+/// Work run on the log writer's connection, inside a transaction of its own; what it
+/// returns delivers its result once the transaction has ended (with the commit's
+/// failure, if any), so that no caller hears of work that is not committed.
+type Work = Box<dyn FnOnce(&Connection) -> Deliver + Send>;
+/// Sends a [`Work`]'s result, or the commit's failure.
+type Deliver = Box<dyn FnOnce(Option<DbError>) + Send>;
 
 /// What the log writer thread receives.
 pub enum LogMessage {
@@ -176,7 +180,13 @@ impl LogWriter {
     {
         let (reply, result) = oneshot::channel();
         let job: Work = Box::new(move |conn| {
-            let _ = reply.send(work(conn).map_err(DbError::from));
+            let output = work(conn).map_err(DbError::from);
+            Box::new(move |commit_failure: Option<DbError>| {
+                let _ = reply.send(match commit_failure {
+                    Some(failure) => Err(failure),
+                    None => output,
+                });
+            })
         });
         self.tx
             .send(LogMessage::Call(job))
@@ -291,12 +301,15 @@ fn call(conn: &Connection, work: Work) {
         // The work still runs (its statements then commit one by one) and reports its own errors.
         tracing::warn!(%error, "access-log database: cannot begin a transaction");
     }
-    work(conn);
+    let deliver = work(conn);
     // A failed statement has already been undone by SQLite; what succeeded is kept.
+    let mut failure = None;
     if !conn.is_autocommit()
         && let Err(error) = conn.execute_batch("COMMIT")
     {
         tracing::warn!(%error, "access-log database: COMMIT failed");
         super::writer::rollback(conn);
+        failure = Some(DbError::from(error));
     }
+    deliver(failure);
 }
