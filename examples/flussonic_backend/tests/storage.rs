@@ -162,6 +162,7 @@ fn db_with_wal_limit(dir: &TempDir, limit: i64) -> (std::path::PathBuf, db::Db) 
     let tuning = db::Tuning {
         wal_pages: limit,
         checkpoint_interval: std::time::Duration::from_secs(3600),
+        background_passes: false,
         ..db::Tuning::default()
     };
     let db = db::Db::open(&path, &dir.path().join("tokens.logs.db"), tuning).unwrap();

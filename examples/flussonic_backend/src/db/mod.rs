@@ -51,6 +51,10 @@ pub struct Tuning {
     pub checkpoint_interval: Duration,
     /// Access-log rows queued before rows are dropped.
     pub log_queue: usize,
+    /// Whether the writer asks the background checkpointer for passes as the WAL grows,
+    /// and for one before its own checkpoint at the limit. Tests of the writer's own
+    /// checkpoints turn it off (the checkpointer then runs only every `checkpoint_interval`).
+    pub background_passes: bool,
 }
 
 impl Default for Tuning {
@@ -59,6 +63,7 @@ impl Default for Tuning {
             wal_pages: LARGE_WAL_PAGES,
             checkpoint_interval: Duration::from_millis(500),
             log_queue: LOG_QUEUE,
+            background_passes: true,
         }
     }
 }
@@ -109,7 +114,8 @@ impl Db {
         let checkpointer = Checkpointer::spawn(path, tuning.checkpoint_interval)?;
         let stats = Arc::new(WriterStats::default());
         let (tx, rx) = mpsc::channel(QUEUE);
-        let (writer_stats, waker) = (Arc::clone(&stats), checkpointer.waker());
+        let waker = tuning.background_passes.then(|| checkpointer.waker());
+        let writer_stats = Arc::clone(&stats);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer::run(conn, rx, tuning.wal_pages, waker, writer_stats))
@@ -205,8 +211,13 @@ impl Db {
     /// every connection. Later calls fail with [`DbError::Closed`].
     pub async fn close(&self) {
         let checkpointer = self.inner.checkpointer.lock().ok().and_then(|mut c| c.take());
+        // The checkpointer's descriptor of the database file, closed last (see `checkpoint.rs`).
+        let mut synced_file = None;
         if let Some(checkpointer) = checkpointer {
-            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
+            synced_file = tokio::task::spawn_blocking(move || checkpointer.stop())
+                .await
+                .ok()
+                .flatten();
         }
         self.inner.readers.close();
         let (done, closed) = oneshot::channel();
@@ -215,6 +226,7 @@ impl Db {
         }
         self.inner.log_readers.close();
         self.inner.log.close().await;
+        drop(synced_file);
     }
 }
 

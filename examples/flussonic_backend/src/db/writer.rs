@@ -11,8 +11,11 @@
 //! The writer also keeps the WAL bounded: SQLite reports the WAL's size after every
 //! commit (the WAL hook), and past `wal_limit` pages the writer checkpoints between two
 //! batches, where no commit can overtake the checkpoint, so it completes and the next
-//! commit starts the WAL over. The background checkpointer (`checkpoint.rs`) has copied
-//! most pages by then, so this costs about two fsyncs.
+//! commit starts the WAL over. Commits wait for that checkpoint, so it is kept short:
+//! at the limit the writer first asks the background checkpointer (`checkpoint.rs`) for
+//! a pass, which copies and syncs nearly everything, keeps committing meanwhile, and
+//! checkpoints as soon as that pass has ended: what is left to copy and sync is what
+//! was written during the pass.
 
 use std::{
     cell::Cell,
@@ -120,12 +123,13 @@ pub struct WriterStats {
 }
 
 /// The writer thread's loop: batches, and a checkpoint whenever the WAL has reached
-/// `wal_limit` pages.
+/// `wal_limit` pages, right after a pass of the background `checkpointer` (without one,
+/// straight away).
 pub fn run(
     conn: Connection,
     mut rx: mpsc::Receiver<Message>,
     wal_limit: i64,
-    checkpointer: Waker,
+    checkpointer: Option<Waker>,
     stats: Arc<WriterStats>,
 ) {
     // Set here, after the pragmas: `wal_autocheckpoint` would replace the hook.
@@ -140,6 +144,9 @@ pub fn run(
     let mut wake_at = WAKE_PAGES;
     // The WAL size at the latest complete checkpoint, until the WAL starts over.
     let mut copied = 0;
+    // At the limit: the background passes ended when one was asked for, and the WAL
+    // size then (see `handoff`).
+    let mut asked: Option<(u64, i64)> = None;
     while shutdown.is_none() {
         match rx.blocking_recv() {
             None => break,
@@ -168,19 +175,48 @@ pub fn run(
         if pending < wake_at {
             wake_at = wake_at.min(next_wake(pending));
         } else {
-            checkpointer.wake();
+            // Not while waiting for the pass asked for: the checkpoint follows it.
+            if let Some(checkpointer) = checkpointer.as_ref().filter(|_| asked.is_none()) {
+                checkpointer.wake();
+            }
             wake_at = next_wake(pending);
         }
         if pending < wal_limit {
             checkpoint_at = wal_limit;
+            asked = None;
         } else if pending >= checkpoint_at {
-            stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-            if checkpoint(&conn) {
-                copied = pages;
-                checkpoint_at = wal_limit;
-                stats.wal_pages.store(0, Ordering::Relaxed);
-            } else {
-                checkpoint_at = pending.saturating_add((wal_limit / 4).max(1));
+            let ready = match &checkpointer {
+                Some(checkpointer) => handoff(&mut asked, checkpointer.passes(), pending, wal_limit),
+                None => Handoff::Now,
+            };
+            match ready {
+                Handoff::Ask => {
+                    if let Some(checkpointer) = &checkpointer {
+                        checkpointer.wake();
+                    }
+                }
+                Handoff::Wait => {}
+                Handoff::Now => {
+                    stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+                    match checkpoint(&conn) {
+                        Checkpoint::Complete => {
+                            copied = pages;
+                            checkpoint_at = wal_limit;
+                            stats.wal_pages.store(0, Ordering::Relaxed);
+                        }
+                        // The background checkpointer was running: right after its pass.
+                        Checkpoint::Busy => {
+                            if let Some(checkpointer) = &checkpointer {
+                                asked = Some((checkpointer.passes(), pending));
+                            } else {
+                                checkpoint_at = pending.saturating_add((wal_limit / 4).max(1));
+                            }
+                        }
+                        Checkpoint::Incomplete => {
+                            checkpoint_at = pending.saturating_add((wal_limit / 4).max(1));
+                        }
+                    }
+                }
             }
         }
     }
@@ -205,18 +241,63 @@ fn next_wake(pages: i64) -> i64 {
     (pages / WAKE_PAGES).saturating_add(1).saturating_mul(WAKE_PAGES)
 }
 
-/// A passive checkpoint; whether it copied the whole WAL (then the next commit starts
-/// the WAL over). It does not wait for readers: one still reading old pages, or the
-/// background checkpointer running at that moment, leaves it incomplete.
-fn checkpoint(conn: &Connection) -> bool {
+/// What the writer does at the WAL's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handoff {
+    /// Ask the background checkpointer for a pass, and keep committing.
+    Ask,
+    /// Keep committing: the pass asked for has not ended.
+    Wait,
+    /// Checkpoint now.
+    Now,
+}
+
+/// At the WAL's limit (`pending` pages, the background checkpointer having ended
+/// `passes` passes): the first time, ask for a pass; then checkpoint once a pass has
+/// ended since (what is then left is what was written during it), or once the WAL has
+/// grown by a quarter of its limit meanwhile (the checkpointer is slow, or stopped: the
+/// WAL stays bounded all the same). `asked` remembers the passes and the WAL's size
+/// when a pass was asked for.
+fn handoff(asked: &mut Option<(u64, i64)>, passes: u64, pending: i64, wal_limit: i64) -> Handoff {
+    match *asked {
+        None => {
+            *asked = Some((passes, pending));
+            Handoff::Ask
+        }
+        Some((before, at)) if passes == before && pending < at.saturating_add((wal_limit / 4).max(1)) => {
+            Handoff::Wait
+        }
+        Some(_) => {
+            *asked = None;
+            Handoff::Now
+        }
+    }
+}
+
+/// How a checkpoint of the writer's ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checkpoint {
+    /// It copied the whole WAL: the next commit starts the WAL over.
+    Complete,
+    /// The background checkpointer was running.
+    Busy,
+    /// A reader still uses old pages (or the checkpoint failed).
+    Incomplete,
+}
+
+/// A passive checkpoint. It does not wait for readers: one still reading old pages, or
+/// the background checkpointer running at that moment, leaves it incomplete.
+fn checkpoint(conn: &Connection) -> Checkpoint {
     let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
     });
     match result {
-        Ok((busy, wal, copied)) => busy == 0 && wal == copied,
+        Ok((0, wal, copied)) if wal == copied => Checkpoint::Complete,
+        Ok((0, _, _)) => Checkpoint::Incomplete,
+        Ok(_) => Checkpoint::Busy,
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed");
-            false
+            Checkpoint::Incomplete
         }
     }
 }
@@ -282,5 +363,24 @@ pub(super) fn close(conn: Connection) {
     let _ = conn.execute_batch("PRAGMA optimize;");
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the database failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_limit_the_writer_checkpoints_right_after_a_background_pass() {
+        let mut asked = None;
+        // The first time: a pass is asked for; the writer keeps committing until it ends.
+        assert_eq!(handoff(&mut asked, 7, 8192, 8192), Handoff::Ask);
+        assert_eq!(handoff(&mut asked, 7, 8300, 8192), Handoff::Wait);
+        assert_eq!(handoff(&mut asked, 8, 8400, 8192), Handoff::Now);
+        // Asked again the next time.
+        assert_eq!(handoff(&mut asked, 8, 8400, 8192), Handoff::Ask);
+        // A pass that never ends delays the checkpoint by a quarter of the limit at most.
+        assert_eq!(handoff(&mut asked, 8, 10_447, 8192), Handoff::Wait);
+        assert_eq!(handoff(&mut asked, 8, 10_448, 8192), Handoff::Now);
     }
 }
