@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use time::{Duration, OffsetDateTime, UtcDateTime, format_description::well_known::Rfc3339};
+use time::{Duration, OffsetDateTime, UtcDateTime, UtcOffset, format_description::well_known::Rfc3339};
 
 /// The years an instant read from input may fall in (in UTC).
 const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
@@ -56,6 +56,12 @@ pub fn stamp_before_days(t: UtcDateTime, days: u32) -> String {
 /// Reads an instant from API input: RFC 3339 with any offset (converted to UTC, so
 /// `+03:00` is honoured), a space instead of `T`, or no offset at all, read as UTC.
 pub fn parse(input: &str) -> Result<String, String> {
+    parse_naive_at(input, UtcOffset::UTC)
+}
+
+/// [`parse`], reading an instant written without an offset (`2026-11-28 12:12:13.911504`,
+/// as the Python backend stored them) as a time at `offset`.
+pub fn parse_naive_at(input: &str, offset: UtcOffset) -> Result<String, String> {
     let s = input.trim();
     let mut text = match (s.get(..10), s.get(10..11), s.get(11..)) {
         (Some(date), Some(" "), Some(time)) => format!("{date}T{time}"),
@@ -63,7 +69,19 @@ pub fn parse(input: &str) -> Result<String, String> {
     };
     // `get`, not indexing: a multi-byte character at 19 must be a parse error, not a panic.
     if text.get(19..).is_some_and(|tail| !has_offset(tail)) {
-        text.push('Z');
+        if offset == UtcOffset::UTC {
+            text.push('Z');
+        } else {
+            let (hours, minutes, _) = offset.as_hms();
+            // Writing to a String cannot fail.
+            let _ = write!(
+                text,
+                "{}{:02}:{:02}",
+                if offset.is_negative() { '-' } else { '+' },
+                hours.unsigned_abs(),
+                minutes.unsigned_abs()
+            );
+        }
     }
     let t = OffsetDateTime::parse(&text, &Rfc3339)
         .map_err(|_| format!("{input:?} is not an RFC 3339 timestamp (like 2025-01-31T12:00:00Z)"))?;
@@ -114,6 +132,23 @@ mod tests {
         assert!(parse("yesterday").is_err());
         assert!(parse("2025-13-01T00:00:00Z").is_err());
         assert_eq!(from_unix(0).unwrap(), "1970-01-01T00:00:00.000000Z");
+        // The Python backend's naive timestamps, at the offset of its server's clock.
+        let moscow = UtcOffset::from_hms(3, 0, 0).unwrap();
+        let newfoundland = UtcOffset::from_hms(-3, -30, 0).unwrap();
+        assert_eq!(
+            parse_naive_at("2026-11-28 12:12:13.911504", moscow).unwrap(),
+            "2026-11-28T09:12:13.911504Z"
+        );
+        assert_eq!(
+            parse_naive_at("2026-11-28 12:12:13", newfoundland).unwrap(),
+            "2026-11-28T15:42:13.000000Z"
+        );
+        // An offset written in the text wins.
+        assert_eq!(
+            parse_naive_at("2026-11-28T12:12:13Z", moscow).unwrap(),
+            "2026-11-28T12:12:13.000000Z"
+        );
+        assert!(parse_naive_at("2026-11-28", moscow).is_err());
         assert!(parse("2025-03-01T12:00:0\u{e9}0Z").is_err());
         assert!(parse("2025-03-01T12:00:00\u{e9}").is_err());
     }

@@ -38,9 +38,14 @@ Endpoints: /auth (Flussonic), /api/* (management, X-API-Key or MASTER-TOKEN),
     name = "flussonic_backend",
     version,
     about = "A Flussonic Media Server authorization backend (on_play / on_publish)",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true
 )]
 struct Settings {
+    /// What to do instead of serving (none: serve)
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// SQLite database file: sqlite:///relative/path, sqlite:////absolute/path or a plain path
     /// (the directory is created)
     #[arg(long, env = "DATABASE_URL", value_name = "URL", default_value = "sqlite:///./data/tokens.db",
@@ -123,9 +128,57 @@ struct Settings {
     max_body_bytes: usize,
 }
 
+/// A job to run instead of serving, with the same configuration.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Copy the tokens (and, with --access-logs, the access log) of the Python "Flussonic
+    /// Auth Backend"'s SQLite database into this backend's database (DATABASE_URL,
+    /// ACCESS_LOG_DATABASE_URL), in one transaction. Tokens already here with the same
+    /// values are skipped; tokens that cannot be copied without changing what they allow,
+    /// or that exist here with other values, are reported as conflicts and left alone.
+    /// Live sessions are not copied. Exit status: 0 done; 3 done, with conflicts (listed);
+    /// 1 nothing imported (an error, named); 2 a bad command line or configuration.
+    #[command(after_help = IMPORT_AFTER_HELP)]
+    ImportPython(ImportPython),
+}
+
+const IMPORT_AFTER_HELP: &str = "\
+Run it with the new backend's configuration (DATABASE_URL and the rest, from the environment
+or .env), before starting the new backend; running it twice changes nothing. The Python
+backend's file is only read. See README.md, \"Coming from the Python backend\".";
+
+/// `import-python`'s arguments.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ImportPython {
+    /// The Python backend's database: its DATABASE_URL (sqlite:///./data/tokens.db) or a path
+    #[arg(value_name = "PYTHON_DATABASE", value_parser = database_path)]
+    pub source: PathBuf,
+
+    /// The UTC offset of the Python server's clock (e.g. +03:00): its valid_from, valid_until
+    /// and access-log timestamps carry none and are read as UTC unless this is given
+    /// (created_at and updated_at came from SQLite's clock, which is UTC)
+    #[arg(long, value_name = "OFFSET", value_parser = utc_offset)]
+    pub local_offset: Option<time::UtcOffset>,
+
+    /// Replace the values of a token that exists here with other values (a conflict otherwise)
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Also copy the access log (after the tokens, in chunks; an interrupted copy resumes
+    /// where it stopped, and rows already copied are never copied twice)
+    #[arg(long)]
+    pub access_logs: bool,
+
+    /// Report what would be imported, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// The effective configuration.
 #[derive(Clone)]
 pub struct Config {
+    /// A job to run instead of serving (`None`: serve).
+    pub command: Option<Command>,
     /// The SQLite database file.
     pub database_path: PathBuf,
     /// The access log's SQLite file.
@@ -163,6 +216,7 @@ pub struct Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
+            .field("command", &self.command)
             .field("database_path", &self.database_path)
             .field("log_database_path", &self.log_database_path)
             .field("auth_duration", &self.auth_duration)
@@ -275,6 +329,10 @@ impl Config {
         });
         let matches = match parser.try_get_matches_from(&args) {
             Ok(matches) => matches,
+            // A subcommand's help is its own; the program's is always the long one.
+            Err(e) if e.kind() == ErrorKind::DisplayHelp && names_a_command(&args) => {
+                return Err(LoadError::Help(e.render().to_string()));
+            }
             Err(e) if e.kind() == ErrorKind::DisplayHelp => {
                 return Err(LoadError::Help(command().render_long_help().to_string()));
             }
@@ -312,6 +370,7 @@ impl Config {
                 .join("api_key"),
         };
         Ok(Self {
+            command: settings.command,
             database_path,
             log_database_path,
             auth_duration: settings.auth_duration,
@@ -335,6 +394,15 @@ impl Config {
     pub fn help() -> String {
         command().render_long_help().to_string()
     }
+}
+
+/// Whether the command line names a subcommand (any argument that is one's name).
+fn names_a_command(args: &[OsString]) -> bool {
+    let command = command();
+    args.iter()
+        .skip(1)
+        .filter_map(|arg| arg.to_str())
+        .any(|arg| command.find_subcommand(arg).is_some())
 }
 
 /// The names of the environment variables, in declaration order.
@@ -436,6 +504,43 @@ fn log_size(raw: &str) -> Result<u64, String> {
                 Err("must be 0 (no bound) or at least 1M".to_owned())
             }
         })
+}
+
+/// A UTC offset: `+03:00`, `-0530`, `+3`, `Z` or `UTC`.
+fn utc_offset(raw: &str) -> Result<time::UtcOffset, String> {
+    const EXPECTED: &str = "expected a UTC offset such as +03:00, -05:30 or Z";
+    let text = raw.trim();
+    if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
+        return Ok(time::UtcOffset::UTC);
+    }
+    let (negative, rest) = match text.split_at_checked(1) {
+        Some(("+", rest)) => (false, rest),
+        Some(("-", rest)) => (true, rest),
+        _ => return Err(EXPECTED.to_owned()),
+    };
+    let (hours, minutes) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let number = |part: &str| {
+        (!part.is_empty() && part.len() <= 2 && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<i8>().ok())
+            .flatten()
+    };
+    match (number(hours), number(minutes)) {
+        (Some(h), Some(m)) if h <= 23 && m <= 59 => {
+            let (h, m) = if negative {
+                (h.checked_neg(), m.checked_neg())
+            } else {
+                (Some(h), Some(m))
+            };
+            h.zip(m)
+                .and_then(|(h, m)| time::UtcOffset::from_hms(h, m, 0).ok())
+                .ok_or_else(|| EXPECTED.to_owned())
+        }
+        _ => Err(EXPECTED.to_owned()),
+    }
 }
 
 /// The smallest bound on the access log's size.

@@ -26,8 +26,9 @@ use std::{process::ExitCode, time::Duration};
 
 use flussonic_backend::{
     app,
-    config::{Config, LoadError},
+    config::{Command, Config, ImportPython, LoadError},
     management::api_key::KeySource,
+    ops::import_python,
 };
 
 /// How long requests in flight may take to finish after SIGTERM or Ctrl-C.
@@ -54,6 +55,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::ImportPython(args)) = &config.command {
+        return import(&config, args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log_level))
         .init();
@@ -69,6 +73,29 @@ fn main() -> ExitCode {
         Err(message) => {
             tracing::error!("{message}");
             eprintln!("flussonic_backend: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `import-python`: the summary on standard output, log lines and errors on standard
+/// error. Exit status 0: done; 3: done, something left out (listed); 1: an error.
+fn import(config: &Config, args: &ImportPython) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log_level))
+        .with_writer(std::io::stderr)
+        .init();
+    match import_python::run(config, args) {
+        Ok(report) => {
+            print!("{report}");
+            if report.left_something_out() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(message) => {
+            eprintln!("flussonic_backend import-python: {message}");
             ExitCode::FAILURE
         }
     }

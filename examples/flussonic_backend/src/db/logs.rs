@@ -1,6 +1,6 @@
 //! The `access_logs` table: one row per `/auth` decision.
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::query::Query;
@@ -205,4 +205,41 @@ pub fn delete_oldest(conn: &Connection, count: i64) -> rusqlite::Result<usize> {
             (SELECT id FROM access_logs ORDER BY timestamp, id LIMIT ?1)",
     )?
     .execute([count])
+}
+
+/// Creates, if needed, the table in which imports of another program's access log record
+/// how far they got (see `ops/import_python`): one row per source.
+pub fn create_import_marks(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS imported_access_logs (
+             source     TEXT    PRIMARY KEY,
+             last_id    INTEGER NOT NULL,
+             rows       INTEGER NOT NULL,
+             updated_at TEXT    NOT NULL
+         );",
+    )
+}
+
+/// The last row id of `source` imported so far, and how many rows were written.
+pub fn import_mark(conn: &Connection, source: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.prepare_cached("SELECT last_id, rows FROM imported_access_logs WHERE source = ?1")?
+        .query_row([source], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// Records that the rows of `source` up to `last_id` are imported, `written` more of them.
+pub fn set_import_mark(
+    conn: &Connection,
+    source: &str,
+    last_id: i64,
+    written: i64,
+    now: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO imported_access_logs (source, last_id, rows, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (source) DO UPDATE SET
+             last_id = excluded.last_id, rows = rows + excluded.rows, updated_at = excluded.updated_at",
+    )?
+    .execute(params![source, last_id, written, now])?;
+    Ok(())
 }

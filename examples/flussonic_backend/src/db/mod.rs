@@ -107,8 +107,7 @@ impl Db {
     /// and the access-log database at `log_path`, migrates them, and starts the writer,
     /// log writer and checkpointer threads.
     pub fn open(path: &Path, log_path: &Path, tuning: Tuning) -> Result<Self, DbError> {
-        let log_conn = open_migrated(log_path, schema::Role::LogWriter, schema::migrate_logs)?;
-        let conn = open_migrated(path, schema::Role::Writer, |conn| schema::migrate(conn, log_path))?;
+        let (conn, log_conn) = open_connections(path, log_path)?;
         let log = LogWriter::spawn(log_conn, tuning.log_queue)?;
 
         let checkpointer = Checkpointer::spawn(path, tuning.checkpoint_interval)?;
@@ -228,6 +227,27 @@ impl Db {
         self.inner.log.close().await;
         drop(synced_file);
     }
+}
+
+/// Opens (creating them and their directories if needed) the database at `path` and the
+/// access-log database at `log_path`, and migrates them: the writer's connection to
+/// each, as [`Db::open`] starts with. The Python backend's database is refused before
+/// anything is written to either.
+pub fn open_connections(path: &Path, log_path: &Path) -> Result<(Connection, Connection), DbError> {
+    let refused = |variable: &str, file: &Path| {
+        schema::refuse_python(file, variable).map_err(|m| DbError::Open(format!("{}: {m}", file.display())))
+    };
+    refused("DATABASE_URL", path)?;
+    refused("ACCESS_LOG_DATABASE_URL", log_path)?;
+    let log_conn = open_migrated(log_path, schema::Role::LogWriter, schema::migrate_logs)?;
+    let conn = open_migrated(path, schema::Role::Writer, |conn| schema::migrate(conn, log_path))?;
+    Ok((conn, log_conn))
+}
+
+/// Closes a connection of [`open_connections`] that no [`Db`] took over: its WAL is
+/// checkpointed into the file and truncated.
+pub fn close_connection(conn: Connection) {
+    writer::close(conn);
 }
 
 /// Opens `path` (creating its directory) for `role` and migrates it.

@@ -148,7 +148,75 @@ fn user_version(conn: &Connection) -> Result<i64, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The columns of the Python backend's `tokens` table, as SQLAlchemy created it.
+pub const PYTHON_TOKEN_COLUMNS: [&str; 12] = [
+    "id",
+    "token",
+    "user_id",
+    "status",
+    "max_sessions",
+    "valid_from",
+    "valid_until",
+    "allowed_ips",
+    "allowed_streams",
+    "meta",
+    "created_at",
+    "updated_at",
+];
+
+/// Whether `conn` is the Python "Flussonic Auth Backend"'s database: no schema version
+/// (this backend always sets one) and its `tokens` table, every column there.
+pub fn is_python_database(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != 0 {
+        return Ok(false);
+    }
+    let mut columns = conn.prepare("SELECT name FROM pragma_table_info('tokens')")?;
+    let columns = columns
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(PYTHON_TOKEN_COLUMNS
+        .iter()
+        .all(|wanted| columns.iter().any(|c| c == wanted)))
+}
+
+/// Refuses the Python backend's database at `path` given as `variable`, before anything
+/// opens it to write: even setting the journal mode would change that file. Looked at
+/// read-only; a file that cannot be read so is left to the usual opening to report.
+pub fn refuse_python(path: &Path, variable: &str) -> Result<(), String> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let python = Connection::open_with_flags(path, flags)
+        .and_then(|conn| is_python_database(&conn))
+        .unwrap_or(false);
+    if python {
+        return Err(python_refusal(variable, &path.display().to_string()));
+    }
+    Ok(())
+}
+
+/// Why the Python backend's database at `file`, given as `variable`, is refused, and the
+/// command that imports it.
+fn python_refusal(variable: &str, file: &str) -> String {
+    let (what, flag) = if variable == "DATABASE_URL" {
+        ("its tokens", "")
+    } else {
+        ("its tokens and access log", " --access-logs")
+    };
+    format!(
+        "this is the Python backend's database, which this backend does not use in place: \
+         point {variable} at a new file, and copy {what} into it with \
+         `flussonic_backend import-python {file}{flag}` (README.md, \"Coming from the Python backend\")"
+    )
+}
+
 fn refuse_foreign(conn: &Connection, tables: &str, variable: &str) -> Result<(), String> {
+    if is_python_database(conn).map_err(|e| e.to_string())? {
+        let file = conn.path().filter(|p| !p.is_empty()).unwrap_or("<this file>");
+        return Err(python_refusal(variable, file));
+    }
     let foreign: i64 = conn
         .query_row(
             &format!("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ({tables})"),

@@ -347,6 +347,73 @@ fn write_json(out: &mut Vec<u8>, row: &Row<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The token with this token string, if any; `Err` when its row cannot be read (a
+/// rule or `meta` column damaged by hand).
+pub fn find(conn: &Connection, token: &str) -> rusqlite::Result<Option<Token>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE token = ?1"))?
+        .query_row([token], Token::from_row)
+        .optional()
+}
+
+/// Inserts `token` with every field as given, timestamps included (an import): with its
+/// `id` when `keep_id` and no token has that id, otherwise with a new one. Returns the
+/// id. The caller has checked the fields as the API would, and that the token string
+/// is new.
+pub fn insert_exact(conn: &Connection, token: &Token, keep_id: bool) -> rusqlite::Result<i64> {
+    let id_free = keep_id
+        && !conn
+            .prepare_cached("SELECT 1 FROM tokens WHERE id = ?1")?
+            .exists([token.id])?;
+    conn.prepare_cached(
+        "INSERT INTO tokens (id, token, user_id, status, max_sessions, valid_from, valid_until,
+                             allowed_ips, allowed_streams, meta, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        id_free.then_some(token.id),
+        token.token,
+        token.user_id,
+        token.status,
+        token.max_sessions,
+        token.valid_from,
+        token.valid_until,
+        json_text(&token.allowed_ips),
+        json_text(&token.allowed_streams),
+        token.meta.as_ref().map(Value::to_string),
+        token.created_at,
+        token.updated_at,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Replaces every field of token `id` but its id with those of `token`, timestamps
+/// included (an import); the token's open sessions follow a new user id.
+pub fn overwrite(conn: &Connection, id: i64, token: &Token) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE tokens SET token = ?2, user_id = ?3, status = ?4, max_sessions = ?5, valid_from = ?6,
+                valid_until = ?7, allowed_ips = ?8, allowed_streams = ?9, meta = ?10, created_at = ?11,
+                updated_at = ?12
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        token.token,
+        token.user_id,
+        token.status,
+        token.max_sessions,
+        token.valid_from,
+        token.valid_until,
+        json_text(&token.allowed_ips),
+        json_text(&token.allowed_streams),
+        token.meta.as_ref().map(Value::to_string),
+        token.created_at,
+        token.updated_at,
+    ])?;
+    conn.prepare_cached("UPDATE active_sessions SET user_id = ?2 WHERE token_id = ?1 AND user_id IS NOT ?2")?
+        .execute(params![id, token.user_id])?;
+    Ok(())
+}
+
 fn exists(conn: &Connection, token: &str, except: Option<i64>) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM tokens WHERE token = ?1 AND id IS NOT ?2")?
         .exists(params![token, except])

@@ -71,7 +71,9 @@ pub fn text(field: &str, value: &Value, max: usize) -> Result<String, ApiError> 
     Ok(s)
 }
 
-fn check_text(s: &str, max: usize) -> Result<(), String> {
+/// Whether `s` is a short identifier-like string as the API accepts one: not empty, at
+/// most `max` bytes, no control characters.
+pub fn check_text(s: &str, max: usize) -> Result<(), String> {
     if s.is_empty() {
         return Err("must not be empty".to_owned());
     }

@@ -35,11 +35,14 @@ const FIELDS: &[&str] = &[
 ];
 /// Members a client may send back unchanged from a token it read; ignored.
 const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
-const MAX_TEXT: usize = 256;
+/// The longest `user_id` (and `status`), in bytes.
+pub const MAX_TEXT: usize = 256;
 /// The longest token string: what `/auth` accepts, so every token can be presented.
-const MAX_TOKEN: usize = request::fields::Field::Token.limit();
-const MAX_RULES: usize = 1000;
-const MAX_SESSIONS: i64 = 1_000_000;
+pub const MAX_TOKEN: usize = request::fields::Field::Token.limit();
+/// The most entries of `allowed_ips` or of `allowed_streams`.
+pub const MAX_RULES: usize = 1000;
+/// The highest `max_sessions`.
+pub const MAX_SESSIONS: i64 = 1_000_000;
 
 /// `POST /api/tokens` → 201 and the token.
 pub async fn create(
