@@ -131,13 +131,19 @@ struct Settings {
 /// A job to run instead of serving, with the same configuration.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
-    /// Copy the tokens (and, with --access-logs, the access log) of the Python "Flussonic
+    /// Copy the Python backend's tokens (and access log) into this backend's database
+    ///
+    /// Copies the tokens (and, with --access-logs, the access log) of the Python "Flussonic
     /// Auth Backend"'s SQLite database into this backend's database (DATABASE_URL,
-    /// ACCESS_LOG_DATABASE_URL), in one transaction. Tokens already here with the same
-    /// values are skipped; tokens that cannot be copied without changing what they allow,
-    /// or that exist here with other values, are reported as conflicts and left alone.
-    /// Live sessions are not copied. Exit status: 0 done; 3 done, with conflicts (listed);
-    /// 1 nothing imported (an error, named); 2 a bad command line or configuration.
+    /// ACCESS_LOG_DATABASE_URL); the tokens in one transaction, all or none. Tokens already
+    /// here with the same values are skipped; tokens that cannot be copied without changing
+    /// what they allow, or that are here with other values, are reported as conflicts and
+    /// left alone. Live sessions are not copied.
+    ///
+    /// Exit status: 0 done; 3 done, with conflicts or unreadable access-log rows (listed);
+    /// 1 an error (named; no token was written, or, if the access-log copy failed, its
+    /// chunks copied so far are kept and the next run resumes); 2 a bad command line or
+    /// configuration.
     #[command(after_help = IMPORT_AFTER_HELP)]
     ImportPython(ImportPython),
 }
@@ -168,10 +174,6 @@ pub struct ImportPython {
     /// where it stopped, and rows already copied are never copied twice)
     #[arg(long)]
     pub access_logs: bool,
-
-    /// Report what would be imported, and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 /// The effective configuration.
