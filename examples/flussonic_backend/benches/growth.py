@@ -161,6 +161,11 @@ class Backend:
         for token_id in ids:
             self.api("DELETE", f"/api/tokens/{token_id}", expect=(204,))
 
+    def decisions(self):
+        """Every /auth decision taken so far (the sum of flussonic_auth_decisions_total)."""
+        with urllib_open(f"{self.base}/metrics") as text:
+            return int(sum(float(v) for v in re.findall(r"^flussonic_auth_decisions_total\{[^}]*\} (\S+)$", text, re.M)))
+
     def open_sessions(self):
         with urllib_open(f"{self.base}/metrics") as text:
             m = re.search(r"^flussonic_auth_open_sessions (\S+)$", text, re.M)
@@ -277,9 +282,10 @@ def levels(run, label, binary, args):
                                                                             query=QUERY, sid=FILLER_SID))
             rechecks = [backend.measure(recheck, args.duration, args.connections) for _ in range(args.rounds)]
             rows.append({"level": level, "new": news, "recheck": rechecks, "fill_rate": fill_rate})
+        decisions = backend.decisions()
     finally:
         backend.stop()
-    rows.append({"log": log_size(os.path.join(backend.dir, "tokens.logs.db"))})
+    rows.append({"log": dict(log_size(os.path.join(backend.dir, "tokens.logs.db")), decisions=decisions)})
     return rows
 
 
@@ -341,13 +347,15 @@ def report(args, binaries, round_results, level_results):
                            f"{med(row['recheck'], 'p99_ms'):.2f} | {med(row['recheck'], 'cpu_ms'):.3f} | "
                            f"{row['fill_rate']:,.0f} |")
         out.append("\nAccess log after the levels (clean shutdown)")
-        out.append("| binary | rows | file bytes | bytes per row | of which (bytes per row) |")
-        out.append("|---|---|---|---|---|")
+        out.append("| binary | decisions | rows | file bytes | bytes per decision | bytes per row | "
+                   "of which (bytes per row) |")
+        out.append("|---|---|---|---|---|---|---|")
         for label, _ in binaries:
             log = level_results[label][-1]["log"]
             rows = max(log["rows"], 1)
             parts = ", ".join(f"{name} {size / rows:.0f}" for name, size in log["parts"])
-            out.append(f"| {label} | {log['rows']:,} | {log['file']:,} | {log['file'] / rows:.0f} | {parts}; "
+            out.append(f"| {label} | {log['decisions']:,} | {log['rows']:,} | {log['file']:,} | "
+                       f"{log['file'] / max(log['decisions'], 1):.0f} | {log['file'] / rows:.0f} | {parts}; "
                        f"free {log['free'] / rows:.0f} |")
     out.append(f"\nserver on cpu {args.server_cpus}, wrk on cpu {args.wrk_cpus}")
     print("\n".join(out))
