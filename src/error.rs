@@ -30,6 +30,7 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// | `RevokedAccessToken` | 401 | 16 | `Access token revoked` |
 /// | `StoreUnavailable` | 503 | 14 | `Token store unavailable` |
 /// | `TooManyAttempts` | 429 | 8 | `Too many failed attempts` |
+/// | `ClientAddressUnknown` | 500 | 13 | `Client address unknown: …` (names the fix) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthError {
@@ -52,6 +53,10 @@ pub enum AuthError {
     /// The client address failed too many credential checks and is locked out for a while
     /// (see [`FailureLimit`](crate::FailureLimit)).
     TooManyAttempts,
+    /// The failure limit is on, but the server gives the layer no client address to
+    /// count this request by: a server configuration error, refused until it is fixed
+    /// rather than served unprotected (see [`FailureLimit`](crate::FailureLimit)).
+    ClientAddressUnknown,
 }
 
 impl AuthError {
@@ -67,6 +72,11 @@ impl AuthError {
             AuthError::RevokedAccessToken => "Access token revoked",
             AuthError::StoreUnavailable => "Token store unavailable",
             AuthError::TooManyAttempts => "Too many failed attempts",
+            AuthError::ClientAddressUnknown => {
+                "Client address unknown: the failure limit cannot count this request. Serve with the \
+                 client address (axum: into_make_service_with_connect_info::<SocketAddr>()), set \
+                 FastAuthBuilder::client_address, or turn the limit off with failure_limit(None)"
+            }
         }
     }
 
@@ -82,24 +92,29 @@ impl AuthError {
             AuthError::RevokedAccessToken => "revoked_access_token",
             AuthError::StoreUnavailable => "store_unavailable",
             AuthError::TooManyAttempts => "too_many_attempts",
+            AuthError::ClientAddressUnknown => "client_address_unknown",
         }
     }
 
     /// The HTTP status: 401 for a decided "no", 503 when no decision could be made,
-    /// 429 for a locked-out address.
+    /// 429 for a locked-out address, 500 when the server's setup keeps the layer from
+    /// deciding.
     pub const fn status(self) -> StatusCode {
         match self {
             AuthError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::ClientAddressUnknown => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The gRPC status code: 16 (UNAUTHENTICATED), 14 (UNAVAILABLE) or 8 (RESOURCE_EXHAUSTED).
+    /// The gRPC status code: 16 (UNAUTHENTICATED), 14 (UNAVAILABLE), 8
+    /// (RESOURCE_EXHAUSTED) or 13 (INTERNAL).
     pub const fn grpc_code(self) -> i32 {
         match self {
             AuthError::StoreUnavailable => 14,
             AuthError::TooManyAttempts => 8,
+            AuthError::ClientAddressUnknown => 13,
             _ => 16,
         }
     }

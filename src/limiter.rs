@@ -29,6 +29,16 @@ use std::{
 /// ([`FailureLimit::default`]); turn it off with
 /// [`FastAuthBuilder::failure_limit(None)`](crate::FastAuthBuilder::failure_limit).
 ///
+/// It counts master-token checks and the token endpoints' credentials by client
+/// address, which the server must give the layer: axum's
+/// `into_make_service_with_connect_info::<SocketAddr>()`, tonic's server (read with the
+/// `tonic` feature), a `SocketAddr` or `IpAddr` your hyper accept loop inserts into the
+/// request extensions, or [`FastAuthBuilder::client_address`](crate::FastAuthBuilder::client_address)
+/// (behind a trusted proxy). A request it would count that comes without one is refused
+/// with [`AuthError::ClientAddressUnknown`](crate::AuthError::ClientAddressUnknown) (500,
+/// the fix in the message, logged at error level once): served, it would leave the
+/// protection silently off.
+///
 /// Change a setting on the default value:
 ///
 /// ```

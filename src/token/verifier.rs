@@ -17,7 +17,7 @@ use std::{borrow::Cow, collections::HashSet};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
 
-use super::{hmac_sha256::HmacSha256, keys::KeyRing};
+use super::hmac_sha256::HmacSha256;
 use crate::{
     crypto::constant_time_eq_bytes,
     token::{Claims, TokenError, TokenType},
@@ -350,14 +350,14 @@ fn numeric_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Try
         .unwrap_or(TryParse::FailedToParse))
 }
 
-/// Verifies any token the fast path declines, as jsonwebtoken's `decode` would with HS256
-/// only, `exp` required and `nbf` checked, but with this crate's own HMAC-SHA256 and
-/// without its process-wide crypto provider: the header policy and key choice
-/// ([`KeyRing::resolve`]), jsonwebtoken's header decoding (which needs no provider), the
-/// signature, then the claims, in jsonwebtoken's order so that a token wrong in several
-/// ways is refused for the same reason. The differential tests hold it to jsonwebtoken.
-pub(crate) fn verify_general(keys: &KeyRing, token: &str, now: u64) -> Result<WireClaims, TokenError> {
-    let key = keys.resolve(token)?;
+/// Verifies any token the fast path declines with `key`, the one its header names (the
+/// caller applies the header policy and picks the key: `KeyRing::resolve`), as
+/// jsonwebtoken's `decode` would with HS256 only, `exp` required and `nbf` checked, but
+/// with this crate's own HMAC-SHA256 and no crypto provider: jsonwebtoken's header
+/// decoding (which needs none), the signature, then the claims, in jsonwebtoken's order
+/// so that a token wrong in several ways is refused for the same reason. The
+/// differential tests hold it to jsonwebtoken.
+pub(crate) fn verify_general(key: &FastVerifier, token: &str, now: u64) -> Result<WireClaims, TokenError> {
     // The typed header: a member of the wrong type (`"typ": 1`) is refused here.
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     if header.alg != jsonwebtoken::Algorithm::HS256 {
@@ -370,7 +370,7 @@ pub(crate) fn verify_general(keys: &KeyRing, token: &str, now: u64) -> Result<Wi
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| TokenError::Malformed)?;
-    if !constant_time_eq_bytes(&key.fast.sign(message.as_bytes()), &signature) {
+    if !constant_time_eq_bytes(&key.sign(message.as_bytes()), &signature) {
         return Err(TokenError::InvalidSignature);
     }
     let payload = URL_SAFE_NO_PAD
@@ -384,7 +384,7 @@ pub(crate) fn verify_general(keys: &KeyRing, token: &str, now: u64) -> Result<Wi
     if matches!(checked.nbf, TryParse::FailedToParse) {
         return Err(TokenError::Malformed);
     }
-    let leeway = key.fast.leeway;
+    let leeway = key.leeway;
     if claims.exp < now.saturating_sub(leeway) {
         return Err(TokenError::Expired);
     }
