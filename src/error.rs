@@ -31,16 +31,37 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// | `StoreUnavailable` | 503 | 14 | `Token store unavailable` |
 /// | `TooManyAttempts` | 429 | 8 | `Too many failed attempts` |
 /// | `ClientAddressUnknown` | 500 | 13 | `Client address unknown: …` (names the fix) |
+///
+/// # The response
+///
+/// An HTTP request gets the status and fastauth-api's JSON body,
+/// `{"detail":"<message>"}`. The access-level refusals (401) carry the
+/// `WWW-Authenticate` challenge of RFC 6750 ([`www_authenticate`](Self::www_authenticate)),
+/// `TooManyAttempts` carries `Retry-After` with the seconds the lockout has left, and
+/// `StoreUnavailable` carries `Retry-After: 1`.
+///
+/// A gRPC request (`content-type: application/grpc…`) gets a trailers-only response:
+/// HTTP 200, no body, the [`grpc_code`](Self::grpc_code) in `grpc-status` and the message
+/// in `grpc-message`, so a tonic client sees `Code::Unauthenticated` (16),
+/// `Code::Unavailable` (14) and so on.
+///
+/// The [`TokenRouter`](crate::TokenRouter) answers the same refusals in its own envelope.
+/// To send another response, give [`FastAuthBuilder::on_failure`](crate::FastAuthBuilder::on_failure)
+/// a function of the [`Rejection`](crate::response::Rejection), which can still render
+/// this default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthError {
     /// A master-level path was requested without a `MASTER-TOKEN` header.
     MissingMasterToken,
-    /// The `MASTER-TOKEN` header does not carry the configured master token.
+    /// The `MASTER-TOKEN` header does not carry the configured master token, or no
+    /// master token is configured.
     InvalidMasterToken,
     /// An access-level path was requested without an access token.
     MissingAccessToken,
-    /// The access token is malformed, not HS256, badly signed or lacks a required claim.
+    /// The access token is malformed, longer than [`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN),
+    /// not HS256, badly signed (or signed with a key it does not name), lacks `exp`, has
+    /// an `nbf` in the future or an invalid `client_id` (see [`token`](crate::token)).
     InvalidAccessToken,
     /// The access token's `exp` has passed.
     ExpiredAccessToken,
