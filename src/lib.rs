@@ -94,12 +94,29 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `http_store` (default) | [`HttpTokenStore`](store::HttpTokenStore) and the `database_api_path` setting |
-//! | `axum` | [`Claims`] and [`ClientId`](extract::ClientId) as extractors; axum's `ConnectInfo` as the client address |
+//! | `axum` | [`Claims`] and [`ClientId`][ClientId] as extractors; axum's `ConnectInfo` as the client address |
 //! | `tonic` | the layer's service is a `NamedService`; tonic's `TcpConnectInfo` as the client address |
-//! | `redis` | [`RedisTokenStore`](store::RedisTokenStore): one store for several instances, atomic rotation |
+//! | `redis` | [`RedisTokenStore`][RedisTokenStore]: one store for several instances, atomic rotation |
 //! | `rustls` | `https://` for [`HttpTokenStore`](store::HttpTokenStore) |
-//! | `utoipa` | [`openapi::FastAuthOpenApi`]: the layer's requirements in an OpenAPI document |
+//! | `utoipa` | [`openapi::FastAuthOpenApi`][FastAuthOpenApi]: the layer's requirements in an OpenAPI document |
 //! | `cli` | the `fastauth` command: `keygen`, `token new`, `token inspect` |
+//!
+// Items of features this build leaves out are linked on docs.rs, which builds them all.
+#![cfg_attr(feature = "axum", doc = "[ClientId]: extract::ClientId")]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[ClientId]: https://docs.rs/fastauth/latest/fastauth/extract/struct.ClientId.html"
+)]
+#![cfg_attr(feature = "redis", doc = "[RedisTokenStore]: store::RedisTokenStore")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[RedisTokenStore]: https://docs.rs/fastauth/latest/fastauth/store/struct.RedisTokenStore.html"
+)]
+#![cfg_attr(feature = "utoipa", doc = "[FastAuthOpenApi]: openapi::FastAuthOpenApi")]
+#![cfg_attr(
+    not(feature = "utoipa"),
+    doc = "[FastAuthOpenApi]: https://docs.rs/fastauth/latest/fastauth/openapi/struct.FastAuthOpenApi.html"
+)]
 //!
 //! fastauth signs and verifies every token with its own HMAC-SHA256 (over the `sha2`
 //! crate's block function) and uses jsonwebtoken only to decode headers, with none of its

@@ -11,9 +11,9 @@ use crate::{auth::FastAuth, paths::Level};
 /// from [`FastAuth::layer`], [`FastAuth::require_access`] or [`FastAuth::require_master`].
 ///
 /// A granted access-level request carries the token's [`Claims`](crate::Claims) in its
-/// extensions (with the `axum` feature, handlers take them as
-/// [extractors](crate::extract)). A refusal is a response, never an error: JSON for
-/// HTTP, a trailers-only status for gRPC (see [`AuthError`](crate::AuthError)).
+/// extensions (with the `axum` feature, handlers take them as [extractors]). A refusal
+/// is a response, never an error: JSON for HTTP, a trailers-only status for gRPC (see
+/// [`AuthError`](crate::AuthError)).
 ///
 /// Works with any `Service<http::Request<ReqBody>, Response = http::Response<ResBody>>`
 /// that is `Clone`, for any request and response bodies: axum's `Router::layer` and
@@ -71,6 +71,12 @@ use crate::{auth::FastAuth, paths::Level};
 /// layer and runs without a credential. Put the layer on the whole router with
 /// `.layer(…)` unless every handler below the prefix is a route added before the
 /// `route_layer`.
+///
+#[cfg_attr(feature = "axum", doc = "[extractors]: crate::extract")]
+#[cfg_attr(
+    not(feature = "axum"),
+    doc = "[extractors]: https://docs.rs/fastauth/latest/fastauth/extract/index.html"
+)]
 #[derive(Debug, Clone)]
 pub struct FastAuthLayer {
     auth: FastAuth,
