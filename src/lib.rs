@@ -251,8 +251,3 @@ pub use paths::Level;
 pub use router::TokenRouter;
 pub use state::TokenMode;
 pub use token::{Claims, TokenPair};
-
-/// The README's code blocks, compiled as doc tests (the README is not this page).
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

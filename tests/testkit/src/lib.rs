@@ -4,8 +4,12 @@
 //!   paths to them, and the hit log that is the router differential tests' oracle;
 //! - [`reference`]: the path semantics written the plain way, for `level_for`;
 //! - [`jwt`]: jsonwebtoken's decoding behind the documented header policy, for the token
-//!   verifier.
+//!   verifier;
+//! - [`example`]: the example programs started as processes, as a user runs them;
+//! - [`browser`]: headless Chromium, for the pages of the CORS example.
 
+pub mod browser;
+pub mod example;
 pub mod jwt;
 pub mod reference;
 pub mod router;
