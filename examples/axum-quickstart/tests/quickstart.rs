@@ -2,52 +2,21 @@
 //! environment variables the README sets, then driven over HTTP the way the README's
 //! `curl` lines do.
 
-use fastauth_testkit::example::{Program, run_to_exit};
-use reqwest::{Client, StatusCode};
+use fastauth_testkit::{
+    client::{request as curl, token},
+    example::{KEY, MASTER, Program, run_to_exit},
+};
 use serde_json::Value;
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_example-axum-quickstart");
-/// What `fastauth keygen` prints: 32 random bytes, base64.
-const KEY: &str = "q3O2m1bWJmXc7b0yLr5yQ2kE4Jt8vHn6Wc9sZp1aR0U=";
-const MASTER: &str = "a-long-master-token-for-the-tests";
 
 fn start() -> Program {
-    Program::start(
-        PROGRAM,
-        &[
-            ("CRYPTOGRAPHY_KEY", KEY),
-            ("MASTER_TOKEN", MASTER),
-            ("ADDR", "127.0.0.1:0"),
-        ],
-    )
-}
-
-/// `curl [-H …] [-d …] URL`: the status and the body.
-async fn curl(method: &str, url: &str, headers: &[(&str, &str)], form: Option<&str>) -> (StatusCode, String) {
-    let client = Client::new();
-    let mut request = client.request(method.parse().unwrap(), url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(form) = form {
-        request = request
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.to_owned());
-    }
-    let response = request.send().await.expect("the program answers");
-    let status = response.status();
-    (status, response.text().await.unwrap())
+    Program::start_with_secrets(PROGRAM, &[("ADDR", "127.0.0.1:0")])
 }
 
 fn pair(body: &str) -> (String, String) {
     let json: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    let token = |name: &str| {
-        json["data"][name]
-            .as_str()
-            .unwrap_or_else(|| panic!("{name}: {body}"))
-            .to_owned()
-    };
-    (token("access_token"), token("refresh_token"))
+    (token(&json, "access_token"), token(&json, "refresh_token"))
 }
 
 #[tokio::test]
@@ -58,12 +27,12 @@ async fn the_readme_session() {
     // A public route.
     assert_eq!(
         curl("GET", &format!("{base}/health"), &[], None).await,
-        (StatusCode::OK, "ok\n".into())
+        (200, "ok\n".into())
     );
     // Everything else needs a token (deny by default), even a route nobody wrote.
     for path in ["/api/me", "/nothing/here"] {
         let (status, body) = curl("GET", &format!("{base}{path}"), &[], None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert_eq!(status, 401, "{path}: {body}");
     }
 
     // A pair for alice, with the master token.
@@ -74,7 +43,7 @@ async fn the_readme_session() {
         Some("client_id=alice"),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, 200, "{body}");
     let (access, refresh) = pair(&body);
 
     let bearer = format!("Bearer {access}");
@@ -86,7 +55,7 @@ async fn the_readme_session() {
             None
         )
         .await,
-        (StatusCode::OK, "hello, alice\n".into())
+        (200, "hello, alice\n".into())
     );
     // fastauth-api's header works too.
     let (status, _) = curl(
@@ -96,7 +65,7 @@ async fn the_readme_session() {
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, 200);
 
     // Master routes take the master token, not an access token.
     let (status, _) = curl(
@@ -106,7 +75,7 @@ async fn the_readme_session() {
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, 401);
     assert_eq!(
         curl(
             "GET",
@@ -115,7 +84,7 @@ async fn the_readme_session() {
             None
         )
         .await,
-        (StatusCode::OK, "all good\n".into())
+        (200, "all good\n".into())
     );
 
     // Refresh: a new pair; the old refresh token used again revokes the client.
@@ -127,7 +96,7 @@ async fn the_readme_session() {
         Some(&refresh_form),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, 200, "{body}");
     let (renewed, _) = pair(&body);
     let renewed_bearer = format!("Bearer {renewed}");
     let (status, _) = curl(
@@ -137,7 +106,7 @@ async fn the_readme_session() {
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, 200);
     let (status, _) = curl(
         "POST",
         &format!("{base}/auth/token/refresh"),
@@ -145,7 +114,7 @@ async fn the_readme_session() {
         Some(&refresh_form),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a refresh token works once");
+    assert_eq!(status, 401, "a refresh token works once");
     let (status, _) = curl(
         "GET",
         &format!("{base}/api/me"),
@@ -153,11 +122,7 @@ async fn the_readme_session() {
         None,
     )
     .await;
-    assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "re-use revoked the client's pair"
-    );
+    assert_eq!(status, 401, "re-use revoked the client's pair");
 }
 
 /// The program serves with the client address, so the failure limit (on by default)
@@ -168,10 +133,10 @@ async fn guessing_the_master_token_locks_the_client_out() {
     let url = format!("{}/admin/stats", program.url());
     for _ in 0..10 {
         let (status, _) = curl("GET", &url, &[("MASTER-TOKEN", "a-guess")], None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(status, 401);
     }
     let (status, body) = curl("GET", &url, &[("MASTER-TOKEN", MASTER)], None).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(status, 429, "{body}");
 }
 
 /// A configuration it cannot use is said in words, with exit status 1.

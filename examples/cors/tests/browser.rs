@@ -2,41 +2,24 @@
 //! a bearer token. The browser sends the preflight, tower-http's `CorsLayer` (outside the
 //! auth layer) answers it, and the page shows what the API said, refusals included.
 
-use fastauth_testkit::{browser::Browser, example::Program};
+use fastauth_testkit::{
+    browser::Browser,
+    client::new_pair,
+    example::{MASTER, Program},
+};
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
-use serde_json::Value;
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_example-cors");
-const KEY: &str = "q3O2m1bWJmXc7b0yLr5yQ2kE4Jt8vHn6Wc9sZp1aR0U=";
-const MASTER: &str = "a-long-master-token-for-the-tests";
 
 /// The program, its page origin and its API origin.
 fn start() -> (Program, String, String) {
-    let program = Program::start(
+    let program = Program::start_with_secrets(
         PROGRAM,
-        &[
-            ("CRYPTOGRAPHY_KEY", KEY),
-            ("MASTER_TOKEN", MASTER),
-            ("PAGE_ADDR", "127.0.0.1:0"),
-            ("API_ADDR", "127.0.0.1:0"),
-        ],
+        &[("PAGE_ADDR", "127.0.0.1:0"), ("API_ADDR", "127.0.0.1:0")],
     );
     let urls = program.urls();
     let (page, api) = (urls[0].to_owned(), urls[1].to_owned());
     (program, page, api)
-}
-
-async fn access_token(api: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{api}/auth/token/new"))
-        .header("MASTER-TOKEN", MASTER)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("client_id=alice")
-        .send()
-        .await
-        .unwrap();
-    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-    body["data"]["access_token"].as_str().unwrap().to_owned()
 }
 
 /// The text the page's script left in `<pre id="result">`.
@@ -55,7 +38,7 @@ async fn a_page_on_another_origin_calls_the_api() {
         return;
     };
     let (_program, page, api) = start();
-    let token = access_token(&api).await;
+    let (token, _) = new_pair(&api, MASTER, "alice").await;
 
     let dom = browser.dom_after_scripts(&format!("{page}/#token={token}"));
     assert_eq!(result(&dom), "200 hello, alice", "{dom}");

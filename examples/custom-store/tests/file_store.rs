@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use fastauth_testkit::example::{Program, run_to_exit};
-use serde_json::Value;
+use fastauth_testkit::{
+    client::{post_form as post, request, token},
+    example::{KEY, MASTER, Program, run_to_exit},
+};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_example-custom-store");
-const KEY: &str = "q3O2m1bWJmXc7b0yLr5yQ2kE4Jt8vHn6Wc9sZp1aR0U=";
-const MASTER: &str = "a-long-master-token-for-the-tests";
 
 /// A token file of this test's own, removed afterwards.
 struct TokenFile(PathBuf);
@@ -32,48 +32,18 @@ impl Drop for TokenFile {
 }
 
 fn start(file: &TokenFile) -> Program {
-    Program::start(
-        PROGRAM,
-        &[
-            ("CRYPTOGRAPHY_KEY", KEY),
-            ("MASTER_TOKEN", MASTER),
-            ("ADDR", "127.0.0.1:0"),
-            ("TOKEN_FILE", file.path()),
-        ],
-    )
-}
-
-async fn post(url: &str, headers: &[(&str, &str)], form: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_owned());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
-    )
+    Program::start_with_secrets(PROGRAM, &[("ADDR", "127.0.0.1:0"), ("TOKEN_FILE", file.path())])
 }
 
 async fn me(base: &str, access: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .get(format!("{base}/api/me"))
-        .header("Authorization", format!("Bearer {access}"))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-fn token(body: &Value, name: &str) -> String {
-    body["data"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name}: {body}"))
-        .to_owned()
+    let bearer = format!("Bearer {access}");
+    request(
+        "GET",
+        &format!("{base}/api/me"),
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await
 }
 
 #[tokio::test]

@@ -2,45 +2,15 @@
 //! the tokens that other services verify with the same key and no store.
 
 use fastauth::{FastAuth, token::TokenType};
-use fastauth_testkit::example::Program;
-use serde_json::Value;
+use fastauth_testkit::{
+    client::{post_form as post, token},
+    example::{KEY, MASTER, Program},
+};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_example-token-service");
-const KEY: &str = "q3O2m1bWJmXc7b0yLr5yQ2kE4Jt8vHn6Wc9sZp1aR0U=";
-const MASTER: &str = "a-long-master-token-for-the-tests";
 
 fn start() -> Program {
-    Program::start(
-        PROGRAM,
-        &[
-            ("CRYPTOGRAPHY_KEY", KEY),
-            ("MASTER_TOKEN", MASTER),
-            ("ADDR", "127.0.0.1:0"),
-        ],
-    )
-}
-
-async fn post(url: &str, headers: &[(&str, &str)], form: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_owned());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().await.unwrap()).unwrap(),
-    )
-}
-
-fn token(body: &Value, name: &str) -> String {
-    body["data"][name]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name}: {body}"))
-        .to_owned()
+    Program::start_with_secrets(PROGRAM, &[("ADDR", "127.0.0.1:0")])
 }
 
 /// What a service that accepts these tokens builds: the same key, stateless.

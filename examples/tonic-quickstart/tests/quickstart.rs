@@ -2,7 +2,10 @@
 //! endpoint on the gRPC port (plain HTTP/1.1, as `curl` sends it), then calls the health
 //! service with a real tonic client and `authorization: Bearer` metadata.
 
-use fastauth_testkit::example::Program;
+use fastauth_testkit::{
+    client::request,
+    example::{MASTER, Program},
+};
 use serde_json::Value;
 use tonic::{Code, Request, transport::Channel};
 use tonic_health::pb::{
@@ -10,31 +13,20 @@ use tonic_health::pb::{
 };
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_example-tonic-quickstart");
-const KEY: &str = "q3O2m1bWJmXc7b0yLr5yQ2kE4Jt8vHn6Wc9sZp1aR0U=";
-const MASTER: &str = "a-long-master-token-for-the-tests";
 
 fn start() -> Program {
-    Program::start(
-        PROGRAM,
-        &[
-            ("CRYPTOGRAPHY_KEY", KEY),
-            ("MASTER_TOKEN", MASTER),
-            ("ADDR", "127.0.0.1:0"),
-        ],
-    )
+    Program::start_with_secrets(PROGRAM, &[("ADDR", "127.0.0.1:0")])
 }
 
 /// `curl -H "MASTER-TOKEN: …" -d client_id=… URL/auth/token/new`: the status and body.
 async fn new_pair(base: &str, master: &str, client_id: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/auth/token/new"))
-        .header("MASTER-TOKEN", master)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("client_id={client_id}"))
-        .send()
-        .await
-        .expect("the token endpoint answers");
-    (response.status().as_u16(), response.text().await.unwrap())
+    request(
+        "POST",
+        &format!("{base}/auth/token/new"),
+        &[("MASTER-TOKEN", master)],
+        Some(&format!("client_id={client_id}")),
+    )
+    .await
 }
 
 async fn check(base: &str, bearer: Option<&str>) -> Result<i32, tonic::Status> {

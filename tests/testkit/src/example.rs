@@ -11,6 +11,12 @@ use std::{
     time::Duration,
 };
 
+/// The `CRYPTOGRAPHY_KEY` the example programs are started with: what `fastauth keygen`
+/// prints, 32 random bytes in base64.
+pub const KEY: &str = "q3O2m1bWJmXc7b0yLr5yQ2kE4Jt8vHn6Wc9sZp1aR0U=";
+/// The `MASTER_TOKEN` the example programs are started with.
+pub const MASTER: &str = "a-long-master-token-for-the-tests";
+
 /// How long a program may take to print its address (a cold start, on a busy machine).
 const STARTUP: Duration = Duration::from_secs(60);
 
@@ -27,12 +33,7 @@ impl Program {
     /// developer's shell leaks in) and waits for the first line it prints with an
     /// `http://` address in it. Panics, with what the program wrote, if it exits first.
     pub fn start(binary: &str, env: &[(&str, &str)]) -> Program {
-        let mut child = command(binary, env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let mut child = spawn(binary, env);
         let stderr = Arc::new(Mutex::new(String::new()));
         let collected = stderr.clone();
         let mut err = child.stderr.take().expect("piped stderr");
@@ -81,6 +82,14 @@ impl Program {
         }
     }
 
+    /// Starts `binary` as the README runs the examples: `CRYPTOGRAPHY_KEY` set to [`KEY`],
+    /// `MASTER_TOKEN` to [`MASTER`], and `more`.
+    pub fn start_with_secrets(binary: &str, more: &[(&str, &str)]) -> Program {
+        let mut env = vec![("CRYPTOGRAPHY_KEY", KEY), ("MASTER_TOKEN", MASTER)];
+        env.extend_from_slice(more);
+        Program::start(binary, &env)
+    }
+
     /// The first address the program printed (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> &str {
         self.urls().into_iter().next().expect("start found an address")
@@ -127,12 +136,7 @@ pub struct Exit {
 /// Runs `binary` with exactly `env` until it exits (it must, within the start-up time:
 /// for a configuration it refuses).
 pub fn run_to_exit(binary: &str, env: &[(&str, &str)]) -> Exit {
-    let mut child = command(binary, env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let mut child = spawn(binary, env);
     let started = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -153,6 +157,16 @@ pub fn run_to_exit(binary: &str, env: &[(&str, &str)]) -> Exit {
         stdout,
         stderr,
     }
+}
+
+/// `binary` with exactly `env` (and `PATH`), its output piped, no input.
+fn spawn(binary: &str, env: &[(&str, &str)]) -> Child {
+    command(binary, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"))
 }
 
 fn command(binary: &str, env: &[(&str, &str)]) -> Command {

@@ -6,9 +6,12 @@
 //! - [`jwt`]: jsonwebtoken's decoding behind the documented header policy, for the token
 //!   verifier;
 //! - [`example`]: the example programs started as processes, as a user runs them;
+//! - [`client`] (feature `client`): the HTTP requests those tests send;
 //! - [`browser`]: headless Chromium, for the pages of the CORS example.
 
 pub mod browser;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod example;
 pub mod jwt;
 pub mod reference;
