@@ -182,7 +182,9 @@ pub(crate) fn client_address(shared: &Shared, extensions: &Extensions) -> Option
     None
 }
 
-/// Refuses a locked-out address before any credential work.
+/// Refuses a locked-out address before any credential work, and a request the failure
+/// limit cannot count because the server gives no client address: served, it would make
+/// the protection that is on by default silently off.
 pub(crate) fn check_not_locked_out(shared: &Shared, ip: Option<IpAddr>, level: Level) -> Result<(), Refusal> {
     match (&shared.limiter, ip) {
         (Some(limiter), Some(ip)) => limiter.check(ip).map_err(|retry_after| Refusal {
@@ -190,31 +192,31 @@ pub(crate) fn check_not_locked_out(shared: &Shared, ip: Option<IpAddr>, level: L
             level,
             retry_after: Some(retry_after),
         }),
-        _ => Ok(()),
+        (Some(_), None) => {
+            static LOGGED: std::sync::Once = std::sync::Once::new();
+            LOGGED.call_once(|| {
+                tracing::error!(
+                    target: "fastauth",
+                    "a request the failure limit counts came without a client address, so it is \
+                     refused (500), as is every such request: serve with the client address (axum: \
+                     into_make_service_with_connect_info::<SocketAddr>(); hyper: insert the peer's \
+                     SocketAddr into the request extensions), set FastAuthBuilder::client_address, \
+                     or turn the limit off with failure_limit(None)"
+                );
+            });
+            Err(Refusal::new(AuthError::ClientAddressUnknown, level))
+        }
+        (None, _) => Ok(()),
     }
 }
 
-/// Counts a failed credential check of `ip`.
+/// Counts a failed credential check of `ip` (a request without one was refused before
+/// its credential was checked).
 pub(crate) fn record_failure(shared: &Shared, ip: Option<IpAddr>) {
-    let Some(limiter) = &shared.limiter else {
-        return;
-    };
-    match ip {
-        Some(ip) => {
-            if limiter.record_failure(ip).is_err() {
-                tracing::warn!(target: "fastauth", client_ip = %ip, "too many failed attempts: address locked out");
-            }
-        }
-        None => {
-            static WARNED: std::sync::Once = std::sync::Once::new();
-            WARNED.call_once(|| {
-                tracing::warn!(
-                    target: "fastauth",
-                    "a credential check failed on a request without a client address: brute-force \
-                     protection cannot count it (serve with connect info, or set client_address)"
-                );
-            });
-        }
+    if let (Some(limiter), Some(ip)) = (&shared.limiter, ip)
+        && limiter.record_failure(ip).is_err()
+    {
+        tracing::warn!(target: "fastauth", client_ip = %ip, "too many failed attempts: address locked out");
     }
 }
 

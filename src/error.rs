@@ -30,16 +30,38 @@ pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// | `RevokedAccessToken` | 401 | 16 | `Access token revoked` |
 /// | `StoreUnavailable` | 503 | 14 | `Token store unavailable` |
 /// | `TooManyAttempts` | 429 | 8 | `Too many failed attempts` |
+/// | `ClientAddressUnknown` | 500 | 13 | `Client address unknown: …` (names the fix) |
+///
+/// # The response
+///
+/// An HTTP request gets the status and fastauth-api's JSON body,
+/// `{"detail":"<message>"}`. The access-level refusals (401) carry the
+/// `WWW-Authenticate` challenge of RFC 6750 ([`www_authenticate`](Self::www_authenticate)),
+/// `TooManyAttempts` carries `Retry-After` with the seconds the lockout has left, and
+/// `StoreUnavailable` carries `Retry-After: 1`.
+///
+/// A gRPC request (`content-type: application/grpc…`) gets a trailers-only response:
+/// HTTP 200, no body, the [`grpc_code`](Self::grpc_code) in `grpc-status` and the message
+/// in `grpc-message`, so a tonic client sees `Code::Unauthenticated` (16),
+/// `Code::Unavailable` (14) and so on.
+///
+/// The [`TokenRouter`](crate::TokenRouter) answers the same refusals in its own envelope.
+/// To send another response, give [`FastAuthBuilder::on_failure`](crate::FastAuthBuilder::on_failure)
+/// a function of the [`Rejection`](crate::response::Rejection), which can still render
+/// this default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthError {
     /// A master-level path was requested without a `MASTER-TOKEN` header.
     MissingMasterToken,
-    /// The `MASTER-TOKEN` header does not carry the configured master token.
+    /// The `MASTER-TOKEN` header does not carry the configured master token, or no
+    /// master token is configured.
     InvalidMasterToken,
     /// An access-level path was requested without an access token.
     MissingAccessToken,
-    /// The access token is malformed, not HS256, badly signed or lacks a required claim.
+    /// The access token is malformed, longer than [`MAX_TOKEN_LEN`](crate::token::MAX_TOKEN_LEN),
+    /// not HS256, badly signed (or signed with a key it does not name), lacks `exp`, has
+    /// an `nbf` in the future or an invalid `client_id` (see [`token`](crate::token)).
     InvalidAccessToken,
     /// The access token's `exp` has passed.
     ExpiredAccessToken,
@@ -52,6 +74,10 @@ pub enum AuthError {
     /// The client address failed too many credential checks and is locked out for a while
     /// (see [`FailureLimit`](crate::FailureLimit)).
     TooManyAttempts,
+    /// The failure limit is on, but the server gives the layer no client address to
+    /// count this request by: a server configuration error, refused until it is fixed
+    /// rather than served unprotected (see [`FailureLimit`](crate::FailureLimit)).
+    ClientAddressUnknown,
 }
 
 impl AuthError {
@@ -67,6 +93,11 @@ impl AuthError {
             AuthError::RevokedAccessToken => "Access token revoked",
             AuthError::StoreUnavailable => "Token store unavailable",
             AuthError::TooManyAttempts => "Too many failed attempts",
+            AuthError::ClientAddressUnknown => {
+                "Client address unknown: the failure limit cannot count this request. Serve with the \
+                 client address (axum: into_make_service_with_connect_info::<SocketAddr>()), set \
+                 FastAuthBuilder::client_address, or turn the limit off with failure_limit(None)"
+            }
         }
     }
 
@@ -82,24 +113,29 @@ impl AuthError {
             AuthError::RevokedAccessToken => "revoked_access_token",
             AuthError::StoreUnavailable => "store_unavailable",
             AuthError::TooManyAttempts => "too_many_attempts",
+            AuthError::ClientAddressUnknown => "client_address_unknown",
         }
     }
 
     /// The HTTP status: 401 for a decided "no", 503 when no decision could be made,
-    /// 429 for a locked-out address.
+    /// 429 for a locked-out address, 500 when the server's setup keeps the layer from
+    /// deciding.
     pub const fn status(self) -> StatusCode {
         match self {
             AuthError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::ClientAddressUnknown => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
-    /// The gRPC status code: 16 (UNAUTHENTICATED), 14 (UNAVAILABLE) or 8 (RESOURCE_EXHAUSTED).
+    /// The gRPC status code: 16 (UNAUTHENTICATED), 14 (UNAVAILABLE), 8
+    /// (RESOURCE_EXHAUSTED) or 13 (INTERNAL).
     pub const fn grpc_code(self) -> i32 {
         match self {
             AuthError::StoreUnavailable => 14,
             AuthError::TooManyAttempts => 8,
+            AuthError::ClientAddressUnknown => 13,
             _ => 16,
         }
     }

@@ -17,9 +17,10 @@
 //!    `MASTER-TOKEN` header must carry the master token (compared in constant time;
 //!    repeated failures lock the client address out for a while, see [`FailureLimit`]).
 //! 3. A request without the credential gets an answer from the layer — JSON 401 (or 429,
-//!    or 503 when the store cannot answer), a trailers-only status for gRPC — and never
-//!    reaches the inner service, whatever its method. A granted request carries the
-//!    token's [`Claims`] in its extensions.
+//!    or 503 when the store cannot answer; [`AuthError`] lists them), a trailers-only
+//!    status for gRPC — and never reaches the inner service, whatever its method (see
+//!    [`FastAuthLayer`] on CORS). A granted request carries the token's [`Claims`] in its
+//!    extensions.
 //!
 //! Tokens come from the [`TokenRouter`] (`{prefix}/token/new` with the master token,
 //! `{prefix}/token/refresh` with a refresh token, which rotates the pair) or from
@@ -93,20 +94,91 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `http_store` (default) | [`HttpTokenStore`](store::HttpTokenStore) and the `database_api_path` setting |
-//! | `axum` | [`Claims`] and [`ClientId`](extract::ClientId) as extractors; axum's `ConnectInfo` as the client address |
+//! | `axum` | [`Claims`] and [`ClientId`][ClientId] as extractors; axum's `ConnectInfo` as the client address |
 //! | `tonic` | the layer's service is a `NamedService`; tonic's `TcpConnectInfo` as the client address |
-//! | `redis` | [`RedisTokenStore`](store::RedisTokenStore): one store for several instances, atomic rotation |
+//! | `redis` | [`RedisTokenStore`][RedisTokenStore]: one store for several instances, atomic rotation |
 //! | `rustls` | `https://` for [`HttpTokenStore`](store::HttpTokenStore) |
-//! | `utoipa` | [`openapi::FastAuthOpenApi`]: the layer's requirements in an OpenAPI document |
+//! | `utoipa` | [`openapi::FastAuthOpenApi`][FastAuthOpenApi]: the layer's requirements in an OpenAPI document |
 //! | `cli` | the `fastauth` command: `keygen`, `token new`, `token inspect` |
+//!
+// Items of features this build leaves out are linked on docs.rs, which builds them all.
+#![cfg_attr(feature = "axum", doc = "[ClientId]: extract::ClientId")]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[ClientId]: https://docs.rs/fastauth/latest/fastauth/extract/struct.ClientId.html"
+)]
+#![cfg_attr(feature = "redis", doc = "[RedisTokenStore]: store::RedisTokenStore")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[RedisTokenStore]: https://docs.rs/fastauth/latest/fastauth/store/struct.RedisTokenStore.html"
+)]
+#![cfg_attr(feature = "utoipa", doc = "[FastAuthOpenApi]: openapi::FastAuthOpenApi")]
+#![cfg_attr(
+    not(feature = "utoipa"),
+    doc = "[FastAuthOpenApi]: https://docs.rs/fastauth/latest/fastauth/openapi/struct.FastAuthOpenApi.html"
+)]
+//!
+//! fastauth signs and verifies every token with its own HMAC-SHA256 (over the `sha2`
+//! crate's block function) and uses jsonwebtoken only to decode headers, with none of its
+//! crypto backends: the default dependency tree holds no RSA, elliptic-curve, aws-lc or
+//! ring crate, and nothing is installed process-wide. The `rust_crypto` and `aws_lc_rs`
+//! features of 0.1 remain for one release and do nothing. Without `http_store`
+//! (`default-features = false`), `database_api_path` is a configuration error that names
+//! the feature. The minimum supported Rust version is 1.88.
+//!
+//! The `fastauth` command makes keys and mints and inspects tokens offline:
+//! `cargo install fastauth --features cli`, then `fastauth keygen`,
+//! `fastauth keygen --env-file .env`, `fastauth token new --client-id alice` or
+//! `fastauth token inspect <token>`; `fastauth --help` documents each command and its
+//! exit codes.
+//!
+//! # Logging
+//!
+//! Through [tracing](https://docs.rs/tracing), target `fastauth` (`fastauth::config` for
+//! the configuration, `fastauth::store` for [`EncryptedStore`](store::EncryptedStore)).
+//! Tokens, the master token and keys are never logged.
+//!
+//! | level | events | fields |
+//! |---|---|---|
+//! | debug | one per decision on a protected path (`request refused`, `access token accepted`, `master token accepted`) and per refusal of the token router | `outcome` (`allowed`, `denied`), `level`, `reason` ([`AuthError::reason`]), `checked` (an accepted access token: `signature`, or `store` when the store was asked too), `path` or `client_id` where known |
+//! | info | `token pair issued`, `token pair refreshed`, `tokens revoked` | `client_id` |
+//! | warn | a rotated refresh token presented again (the client's tokens are revoked); an address locked out; a stored token that does not open; [`FastAuth::require_master`] without a master token | `client_id`, `client_ip` |
+//! | error | `token store error`, with its cause; a whole network locked out ([`FailureLimit`]); the first request refused for want of a client address | `operation`, `error`, `network`, `client_ip` |
+//!
+//! At build time, target `fastauth::config`: `fastauth configured` at debug (where each
+//! secret came from, never its value) and a warning when stateless access tokens live
+//! longer than an hour.
+//!
+//! # Migrating from fastauth-api
+//!
+//! - Keep `fastauth.config.json` as it is: its snake_case keys (what the Python code
+//!   reads) and the hyphenated keys of its README are both accepted, and `MASTER_TOKEN`
+//!   and `CRYPTOGRAPHY_KEY` still apply ([the configuration file](FastAuthBuilder#the-configuration-file)).
+//! - Keep your clients: the `MASTER-TOKEN` and `ACCESS-TOKEN` headers,
+//!   `/auth/token/new` and `/auth/token/refresh`, the same envelope ([`TokenRouter`]).
+//!   `Authorization: Bearer` works too.
+//! - Keep your tokens: with the same `CRYPTOGRAPHY_KEY`, tokens minted by the Python
+//!   package are accepted here and ours there ([`token`]).
+//! - Keep your token database: set `database_api_path` (and `headers`, which are now
+//!   actually sent) for an [`HttpTokenStore`](store::HttpTokenStore). Stored mode needs a
+//!   store: there is no default.
+//! - What changes, on purpose: patterns match whole segments (`/access` no longer guards
+//!   `/accessories`) in every spelling of the path, a mount prefix included; refresh
+//!   tokens rotate (a rotated one is refused, and revokes the client's tokens); access
+//!   tokens presented for refresh, tokens without `exp` and non-HS256 tokens are
+//!   refused; error messages are stable ([`AuthError`]), never a library's text; a token
+//!   database that is down gives a 503 in JSON instead of a bare 500; an empty master
+//!   token opens nothing and is a build error; an unknown key in the configuration file
+//!   is an error instead of being ignored.
 //!
 //! # Where things are
 //!
 //! - [`FastAuth::builder`] and [`FastAuth::from_file`]: the configuration (every setting
 //!   has the name of its `fastauth.config.json` key), checked once by
-//!   [`FastAuthBuilder::build`].
+//!   [`FastAuthBuilder::build`]; path patterns and key rotation are described there.
 //! - [`FastAuth::layer`], [`FastAuth::require_access`], [`FastAuth::require_master`]: the
-//!   layers; [`FastAuth::token_router`]: the token endpoints.
+//!   layers; [`FastAuth::token_router`]: the token endpoints ([`TokenRouter`]).
+//! - [`FailureLimit`]: the brute-force protection, on by default.
 //! - [`store`]: the [`TokenStore`](store::TokenStore) trait (with a custom store
 //!   example) and the stores: memory, fastauth-api's HTTP database, Redis, a cache in
 //!   front of any store, encryption at rest.
@@ -114,10 +186,16 @@
 //!   [`FastAuthBuilder::on_failure`]; [`AuthError`] lists every refusal.
 //! - [`crypto`]: key generation and AES-256-GCM sealing; [`token`]: token types and limits.
 //!
-//! The repository's README covers deployment, the token endpoints in detail, migrating
-//! from fastauth-api and the Flussonic Media Server backend built on this crate;
-//! [SECURITY.md](https://github.com/fastauth-rs/fastauth/blob/main/SECURITY.md) lists
-//! what the crate protects against and the tests that prove it.
+//! In the repository: programs to start from in
+//! [`examples/`](https://github.com/fastauth-rs/fastauth/tree/main/examples), among them
+//! an authorization backend for Flussonic Media Server
+//! ([`examples/flussonic_backend`](https://github.com/fastauth-rs/fastauth/blob/main/examples/flussonic_backend/README.md));
+//! [SECURITY.md](https://github.com/fastauth-rs/fastauth/blob/main/SECURITY.md): what the
+//! crate protects against and the tests that prove it;
+//! [BENCHMARKS.md](https://github.com/fastauth-rs/fastauth/blob/main/BENCHMARKS.md): what
+//! the layer costs per request, and how that was measured;
+//! [CONTRIBUTING.md](https://github.com/fastauth-rs/fastauth/blob/main/CONTRIBUTING.md):
+//! how to build, test and change the crate.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -173,8 +251,3 @@ pub use paths::Level;
 pub use router::TokenRouter;
 pub use state::TokenMode;
 pub use token::{Claims, TokenPair};
-
-/// The README's code blocks, compiled as doc tests (the README is not this page).
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;

@@ -1,19 +1,6 @@
-//! Brute-force protection: failed credential checks per client address.
-//!
-//! After [`FailureLimit::max_failures`] failures within [`FailureLimit::window`], an
-//! address is refused with 429 (and `Retry-After`) for [`FailureLimit::lockout`], even
-//! with correct credentials, so guessing the master token or refresh tokens costs the
-//! guesser time. IPv6 addresses are counted per /64, the block one host usually has.
-//!
-//! Memory is bounded: at most [`FailureLimit::max_tracked`] addresses are remembered;
-//! when full, expired entries go first, then the unlocked entry whose window started
-//! first. A locked-out address is never forgotten before its lockout ends, or failures
-//! from other addresses would give it a fresh budget. When the table is full of lockouts,
-//! a newcomer's failures are counted against its network (/24 for IPv4, /48 for IPv6,
-//! at most `max_tracked` networks), which can itself be locked out, and beyond that
-//! against all further newcomers together: neither unlimited guesses nor everyone locked
-//! out. Each such lockout is logged at error level and counted in
-//! [`FailureLimitStats::overflowed`].
+//! Brute-force protection: failed credential checks per client address. What it counts,
+//! how it bounds its memory and where the address comes from is documented on
+//! [`FailureLimit`], where docs.rs shows it.
 
 use std::{
     collections::HashMap,
@@ -28,6 +15,43 @@ use std::{
 /// Settings of the brute-force protection. On by default
 /// ([`FailureLimit::default`]); turn it off with
 /// [`FastAuthBuilder::failure_limit(None)`](crate::FastAuthBuilder::failure_limit).
+///
+/// # What counts
+///
+/// Failed credential checks, per client address: a wrong master token (on master-level
+/// paths and the token router's `new` and `revoke`), an invalid or already rotated
+/// refresh token, and a logout with an invalid access token. After
+/// [`max_failures`](Self::max_failures) failures within [`window`](Self::window) (10 in
+/// 60 s), the address is refused with 429
+/// ([`AuthError::TooManyAttempts`](crate::AuthError::TooManyAttempts), with
+/// `Retry-After`) for [`lockout`](Self::lockout) (300 s) on master-level paths and every
+/// token endpoint, even with the right credentials, so guessing the master token or a
+/// refresh token costs the guesser time. Access-level paths are neither counted nor
+/// locked. IPv6 addresses count per /64, the block one host usually has.
+///
+/// # Memory
+///
+/// At most [`max_tracked`](Self::max_tracked) addresses (10 000) are remembered; when
+/// the table is full, expired entries go first, then the unlocked entry whose window
+/// started first. A locked-out address is never forgotten before its lockout ends, or
+/// failures from other addresses would give it a fresh budget. When the table is full of
+/// lockouts, a newcomer's failures are counted against its network (/24 for IPv4, /48
+/// for IPv6, at most `max_tracked` networks), which can be locked out as a whole, and
+/// beyond that against all further newcomers together: neither unlimited guesses nor
+/// everyone locked out. Each such lockout is logged at error level and counted in
+/// [`FailureLimitStats::overflowed`] ([`FastAuth::failure_limit_stats`](crate::FastAuth::failure_limit_stats)).
+///
+/// # The client address
+///
+/// The server must give the layer the client address: axum's
+/// `into_make_service_with_connect_info::<SocketAddr>()` (read with the `axum` feature),
+/// tonic's server (read with the `tonic` feature), a `SocketAddr` or `IpAddr` your hyper
+/// accept loop inserts into the request extensions, or
+/// [`FastAuthBuilder::client_address`](crate::FastAuthBuilder::client_address) (behind a
+/// trusted proxy). A request to a master-level path or a token endpoint that comes
+/// without one is refused with [`AuthError::ClientAddressUnknown`](crate::AuthError::ClientAddressUnknown) (500,
+/// the fix in the message, logged at error level once): served, it would leave the
+/// protection silently off.
 ///
 /// Change a setting on the default value:
 ///
@@ -46,7 +70,7 @@ pub struct FailureLimit {
     /// How long a locked-out address is refused (default 300 s).
     pub lockout: Duration,
     /// The most addresses remembered at once (default 10 000), and the most overflow
-    /// networks (see the module documentation).
+    /// networks (see [Memory](Self#memory)).
     pub max_tracked: usize,
 }
 

@@ -53,9 +53,10 @@ impl Rejection {
     }
 
     /// The response fastauth sends by default: for HTTP a JSON body
-    /// `{"detail":"<message>"}` (fastauth-api's shape) with 401 or 503 and, for access
-    /// tokens, `WWW-Authenticate`; for gRPC HTTP 200 with `grpc-status` and
-    /// `grpc-message` and no body.
+    /// `{"detail":"<message>"}` (fastauth-api's shape) with the error's
+    /// [`status`](AuthError::status) and, for access tokens, `WWW-Authenticate`; for gRPC
+    /// HTTP 200 with `grpc-status` and `grpc-message` and no body. `Retry-After` as
+    /// [`AuthError`] describes.
     pub fn default_response(&self) -> Response<Bytes> {
         let mut response = match self.protocol {
             Protocol::Http => http_rejection(self.error),

@@ -14,16 +14,22 @@ use crate::{
     token::{cache::TokenCache, codec::TokenCodec},
 };
 
-/// How access tokens are checked.
+/// How access tokens are checked: `token_mode` in the configuration file (`"stored"` or
+/// `"stateless"`), [`FastAuthBuilder::token_mode`](crate::FastAuthBuilder::token_mode) in code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenMode {
     /// Signature and claims, and the token must equal the one stored for its client
-    /// (fastauth-api's behaviour: one live pair per client, revocable). The default;
-    /// it needs a [`TokenStore`](crate::store::TokenStore).
+    /// (fastauth-api's behaviour: one live pair per client, revocable). Issuing or
+    /// refreshing replaces the client's pair, and revoking removes it. The default; it
+    /// needs a [`TokenStore`](crate::store::TokenStore), which is asked on every
+    /// protected request: a store that cannot answer gets the request a 503 (fail
+    /// closed), never a pass.
     #[default]
     Stored,
-    /// Signature and claims only: no store round trip, no revocation before `exp`.
+    /// Signature and claims only: no store round trip, and no revocation before `exp`
+    /// (the token router's `revoke` and `logout` answer 409). Keep access tokens
+    /// short-lived here: `build` warns above an hour.
     Stateless,
 }
 

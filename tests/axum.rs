@@ -19,7 +19,7 @@ use common::{
     client::{get_json, pair_of, request_pair},
     keys::MASTER,
     raw_http::exchange,
-    server::{Hits, protected, serve_without_connect_info},
+    server::{self, Hits, protected},
     stores::DownStore,
 };
 
@@ -93,7 +93,7 @@ async fn serve(auth: &FastAuth) -> App {
                 |uri: axum::http::Uri| async move { (axum::http::StatusCode::NOT_FOUND, uri.to_string()) },
             ),
     );
-    let addr = serve_without_connect_info(protected(auth, router)).await;
+    let addr = server::serve(protected(auth, router)).await;
     App { addr, hits }
 }
 
@@ -242,7 +242,7 @@ async fn route_layer_protects_matched_routes_only() {
         )
         .route_layer(auth.layer());
     let app = App {
-        addr: serve_without_connect_info(router).await,
+        addr: server::serve(router).await,
         hits: Hits::default(),
     };
     let (status, _) = get_json(&app.url("/api/items"), &[]).await;

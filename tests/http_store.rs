@@ -37,7 +37,7 @@ use common::{
     client::{pair_of, request_pair, send},
     config_file::ConfigFile,
     keys::{KEY, MASTER},
-    server::{free_port, protected, serve_without_connect_info},
+    server::{self, free_port, protected},
     stores::pair,
 };
 
@@ -477,6 +477,9 @@ fn auth_with(store: impl TokenStore) -> FastAuth {
         .master_token(MASTER)
         .master_paths(["/auth/token/new"])
         .access_paths(["/api"])
+        // The races below lose three refreshes a round from one address, on purpose:
+        // the failure limit (tests/security.rs) would soon answer 429 instead.
+        .failure_limit(None)
         .store(store)
         .build()
         .unwrap()
@@ -485,7 +488,7 @@ fn auth_with(store: impl TokenStore) -> FastAuth {
 /// Serves an app protected by `auth` on 127.0.0.1 and returns its base URL.
 async fn serve_app(auth: &FastAuth) -> String {
     let app = protected(auth, Router::new().route("/api/items", get(|| async { "items" })));
-    format!("http://{}", serve_without_connect_info(app).await)
+    format!("http://{}", server::serve(app).await)
 }
 
 async fn get_items(client: &reqwest::Client, app: &str, access_token: &str) -> (StatusCode, Value) {

@@ -64,10 +64,16 @@ impl App {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
-                let service = TowerToHyperService::new(service.clone());
+                // The client address for the failure limit, as a hyper server passes it.
+                let service = TowerToHyperService::new(service.clone().map_request(
+                    move |mut req: Request<Incoming>| {
+                        req.extensions_mut().insert(peer);
+                        req
+                    },
+                ));
                 tokio::spawn(async move {
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)

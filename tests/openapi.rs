@@ -25,7 +25,7 @@ use common::{
     auth::stored,
     client::{pair_of, request_pair},
     keys::MASTER,
-    server::{protected, serve_without_connect_info},
+    server::{protected, serve},
 };
 
 fn auth() -> FastAuth {
@@ -322,7 +322,7 @@ async fn the_document_matches_what_the_layer_does() {
         .route("/health", get(|| async { "ok" }))
         .route("/apis", get(|| async { "apis" }));
     let app = protected(&auth, routes);
-    let base = format!("http://{}", serve_without_connect_info(app).await);
+    let base = format!("http://{}", serve(app).await);
     let client = reqwest::Client::new();
 
     let (status, body) = request_pair(&client, &base, "doc-test").await;

@@ -270,6 +270,74 @@ async fn the_limit_can_be_switched_off() {
     assert_eq!(status, 200);
 }
 
+/// A server that gives the layer no client address (`axum::serve(listener, app)`, the
+/// call axum's own examples make) would have the failure limit, on by default, count
+/// nothing: twelve wrong master tokens, then the right one served. Every request the
+/// limit counts is refused instead, with the fix in the answer, until the server passes
+/// the address or the limit is turned off; requests it does not count are served.
+#[tokio::test]
+async fn a_counted_request_without_a_client_address_is_refused_with_the_fix() {
+    let auth = builder().master_token(MASTER).build().unwrap();
+    let routes = Router::new()
+        .route("/api/x", get(|| async { "api" }))
+        .route("/admin/x", get(|| async { "admin" }))
+        .route("/open", get(|| async { "open" }));
+    let addr = serve_without_connect_info(protected(&auth, routes)).await;
+    for token in ["guess", MASTER] {
+        let (status, _, body) = send(Method::GET, addr, "/admin/x", &[("MASTER-TOKEN", token)]).await;
+        assert_eq!(status, 500, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.starts_with("Client address unknown"), "{detail}");
+        for fix in [
+            "into_make_service_with_connect_info",
+            "client_address",
+            "failure_limit(None)",
+        ] {
+            assert!(detail.contains(fix), "{detail} names {fix}");
+        }
+    }
+    let (status, _, _) = send(
+        Method::GET,
+        addr,
+        "/auth/token/new?client_id=a",
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(status, 500);
+    let (status, _, _) = send(Method::GET, addr, "/auth/token/refresh?refresh_token=x", &[]).await;
+    assert_eq!(status, 500);
+    // Access tokens are not counted (an HMAC cannot be guessed), nor are public paths.
+    let pair = auth.issue(Some("a")).await.unwrap();
+    let bearer = format!("Bearer {}", pair.access_token);
+    let (status, _, _) = send(Method::GET, addr, "/api/x", &[("Authorization", &bearer)]).await;
+    assert_eq!(status, 200);
+    let answer = common::client::send(
+        &reqwest::Client::new(),
+        Method::GET,
+        &format!("http://{addr}/open"),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+
+    // With the limit off, the same server serves the master route.
+    let auth = builder()
+        .master_token(MASTER)
+        .failure_limit(None)
+        .build()
+        .unwrap();
+    let routes = Router::new().route("/admin/x", get(|| async { "admin" }));
+    let addr = serve_without_connect_info(protected(&auth, routes)).await;
+    let answer = common::client::send(
+        &reqwest::Client::new(),
+        Method::GET,
+        &format!("http://{addr}/admin/x"),
+        &[("MASTER-TOKEN", MASTER)],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+}
+
 #[tokio::test]
 async fn oversized_credentials_are_refused_before_any_work() {
     let auth = builder().master_token(MASTER).build().unwrap();

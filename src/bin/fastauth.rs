@@ -1,13 +1,38 @@
-//! `fastauth`: keys and tokens from the command line.
+//! `fastauth`: keys and tokens from the command line (the `cli` feature).
 //!
 //! ```text
+//! cargo install fastauth --features cli     # or: cargo run --features cli --bin fastauth -- …
+//!
 //! fastauth keygen [--env-file .env [--name CRYPTOGRAPHY_KEY] [--force]]
-//! fastauth token new --client-id ID [--key KEY | --config fastauth.config.json]
+//! fastauth token new --client-id ID [--access-lifetime SECS] [--refresh-lifetime SECS]
+//!                    [--key KEY | --config fastauth.config.json]
 //! fastauth token inspect [--key KEY | --config fastauth.config.json] <TOKEN | ->
 //! ```
 //!
+//! - `keygen` prints a new cryptography key (32 random bytes, URL-safe base64 with
+//!   padding: 44 characters, fastauth-api's shape) or, with `--env-file`, sets
+//!   `CRYPTOGRAPHY_KEY` (or `--name`) in a `.env` file, created if needed, every other
+//!   line kept as it is. It refuses to replace a value without `--force`: tokens signed
+//!   with the old key stop verifying.
+//! - `token new` mints a pair offline and prints it as JSON, in the shape of the token
+//!   endpoint's `data` (`client_id`, `access_token`, `refresh_token`). It saves nothing:
+//!   a stateless service accepts the pair at once, a stored-mode one only once it is in
+//!   the store.
+//! - `token inspect` verifies an access or refresh token and prints its claims, its
+//!   issue and expiry times (UTC) and the time it has left, as JSON. `-` reads the token
+//!   from standard input, which keeps it out of the shell history and the process list.
+//!
+//! The key comes from `--key`, else the `cryptography_key` of `--config`, else
+//! `CRYPTOGRAPHY_KEY`: code over file over environment, as in the library. Token
+//! lifetimes come from the options, else the configuration file, else 30 and 365 days. A
+//! service's own configuration file works as it is: of its settings, only the keys
+//! (`cryptography_key`, `key_id`, `previous_keys`), the lifetimes, the leeway and the
+//! token mode count here.
+//!
 //! Results go to standard output, errors to standard error, and the exit status is one
-//! of the codes in `EXIT_CODES` below (also shown by `--help`), which scripts may rely on.
+//! of the codes in `EXIT_CODES` below (also shown by `--help`), which scripts may rely on:
+//! 0 success; 1 refused (the token does not verify, or a value would be replaced); 2 usage
+//! or configuration error; 3 I/O error (the `.env` file or standard input).
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -30,9 +55,14 @@ Exit status:
      or keygen would replace an existing value without --force
   2  usage or configuration error: bad arguments, no or weak key, unreadable
      or invalid configuration file
-  3  I/O error: the .env file could not be read or written";
+  3  I/O error: the .env file could not be read or written, or the token
+     could not be read from standard input";
 
 /// Keys and tokens for fastauth (and fastauth-api) deployments.
+///
+/// The key comes from --key, else the cryptography_key of --config, else the
+/// CRYPTOGRAPHY_KEY environment variable. Results go to standard output (JSON for the
+/// token commands), errors to standard error.
 #[derive(Debug, Parser)]
 #[command(name = "fastauth", version, after_help = EXIT_CODES, arg_required_else_help = true)]
 struct Cli {

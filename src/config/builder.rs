@@ -28,6 +28,124 @@ const STATELESS_LIFETIME_WARNING: Duration = Duration::from_secs(3600);
 
 /// Builds a [`FastAuth`]. Start with [`FastAuth::builder`] or [`FastAuth::from_file`];
 /// every setting has the name of its key in `fastauth.config.json`.
+///
+/// [`build`](Self::build) checks everything once and names any problem in a
+/// [`ConfigError`]: no key or one under 32 bytes, an empty or whitespace-padded master
+/// token, master paths without a master token, both `master_token` and
+/// `master_token_sha256`, stored mode without a store (or with two, or a store in
+/// stateless mode), a bad pattern, key id or header name. A configuration that builds
+/// does not fail at the first request. [`FastAuth::from_file`] reports an unreadable
+/// file, invalid JSON and unknown keys.
+///
+/// # Where settings come from
+///
+/// For every setting, **code (this builder) wins over the file, which wins over the
+/// environment**, as in fastauth-api. The environment gives only `CRYPTOGRAPHY_KEY` and
+/// `MASTER_TOKEN` ([`ignore_environment`](Self::ignore_environment) turns that off).
+/// `build` logs where each secret came from at debug level (target `fastauth::config`),
+/// never its value, and warns when stateless access tokens live longer than an hour.
+///
+/// # The configuration file
+///
+/// A JSON object. fastauth-api's files work as they are: each key is also accepted with
+/// `-` for `_`, and under the other names in brackets; an unknown key is an error.
+///
+/// | file key | environment | builder | default |
+/// |---|---|---|---|
+/// | `cryptography_key` (`crypto_key`) | `CRYPTOGRAPHY_KEY` | [`cryptography_key`](Self::cryptography_key) | required, at least 32 bytes |
+/// | `master_token` | `MASTER_TOKEN` | [`master_token`](Self::master_token) | none: master-level paths are a build error |
+/// | `master_token_sha256` | | [`master_token_sha256`](Self::master_token_sha256) | none |
+/// | `key_id` | | [`key_id`](Self::key_id) | none: tokens carry no `kid` |
+/// | `previous_keys`, `[{"kid": "k1", "key": "…"}]` | | [`previous_key`](Self::previous_key), [`previous_key_without_kid`](Self::previous_key_without_kid) | none |
+/// | `master_paths` (`master_token_paths`) | | [`master_paths`](Self::master_paths) | `[]` |
+/// | `access_paths` (`access_token_paths`) | | [`access_paths`](Self::access_paths) | `[]` |
+/// | `public_paths` | | [`public_paths`](Self::public_paths) | `[]` |
+/// | `default_level`: `"public"`, `"access"` or `"master"` | | [`default_level`](Self::default_level) | `"public"` |
+/// | `token_mode`: `"stored"` or `"stateless"` | | [`token_mode`](Self::token_mode), [`stateless`](Self::stateless) | `"stored"` |
+/// | `database_api_path` (`database_api_url`) | | [`database_api_path`](Self::database_api_path), or [`store`](Self::store) | none: stored mode needs one of the two |
+/// | `database_api_headers` (`headers`) | | [`database_api_headers`](Self::database_api_headers) | none |
+/// | `store_cache_ttl_secs` | | [`store_cache_ttl`](Self::store_cache_ttl) | `0`: no cache |
+/// | `token_prefix` | | [`token_prefix`](Self::token_prefix) | `"/auth"` |
+/// | `access_token_lifetime_secs` | | [`access_token_lifetime`](Self::access_token_lifetime) | 2 592 000 (30 days) |
+/// | `refresh_token_lifetime_secs` | | [`refresh_token_lifetime`](Self::refresh_token_lifetime) | 31 536 000 (365 days) |
+/// | `leeway_secs` | | [`leeway`](Self::leeway) | `0` |
+/// | `allow_query_token` (`query_token`) | | [`allow_query_token`](Self::allow_query_token) | `false` |
+/// | `token_cache_capacity` | | [`token_cache_capacity`](Self::token_cache_capacity) | 4 096; `0`: off |
+/// | `app_name` | | | accepted and ignored |
+///
+/// Only code can give a [`store`](Self::store), an alias of the master-token header
+/// ([`master_token_header`](Self::master_token_header)), the brute-force protection's
+/// settings ([`failure_limit`](Self::failure_limit), [`client_address`](Self::client_address))
+/// and the refusal response ([`on_failure`](Self::on_failure)).
+///
+/// ```json
+/// {
+///     "cryptography_key": "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=",
+///     "master_token_sha256": "<the hex SHA-256 digest of the master token>",
+///     "master_paths": ["/admin"],
+///     "access_paths": ["/api", "/ws"],
+///     "database_api_path": "http://127.0.0.1:6789/mydb/data",
+///     "headers": {"X-API-Key": "…"},
+///     "store_cache_ttl_secs": 5
+/// }
+/// ```
+///
+/// # Path patterns
+///
+/// `master_paths`, `access_paths` and `public_paths` hold patterns: paths of whole
+/// segments, where `*` matches one segment (`/api/*/items`) and `**` any number of them,
+/// none included (`/files/**/raw`). A pattern guards a path and everything below it:
+/// `/api` guards `/api` and `/api/items`, never `/apis`. Letter case is ignored and
+/// percent-encoded unreserved characters are decoded, so `/ADMIN` and `/%61dmin` need
+/// the master token too. Where several levels match, the strictest wins (master, then
+/// access, then public); a path no pattern matches has the
+/// [`default_level`](Self::default_level).
+///
+/// Servers read paths differently: axum keeps `;x`, `%2F` and `\` inside a `{param}`
+/// segment and routes `/admin/..` to `/admin/{id}`, servlet containers strip
+/// `;params`, proxies decode `%2F` or resolve dot segments. So the layer matches a request
+/// path in every such reading (`;params` kept and stripped; `%2F`, `%5C` and `\` inside a
+/// segment and as separators; `.` and `..` kept and resolved; empty segments kept and
+/// dropped) and applies the strictest level any reading gives.
+///
+/// A pattern starts with `/` and separates its segments with `/` only: `\`, `;`, `%2F`,
+/// `%5C`, `.` and `..` segments, a query, a fragment and control characters are refused,
+/// and `*` and `**` must stand alone in their segment.
+///
+/// # Key rotation
+///
+/// Give the current key an id ([`key_id`](Self::key_id)) and issued tokens name it as
+/// `kid` in their header; a key that signed tokens can then be replaced without logging
+/// anyone out:
+///
+/// 1. Generate a new key (`fastauth keygen`). Configure it as the `cryptography_key`
+///    with a new `key_id`, and keep the old one as a verification-only key:
+///    [`previous_key("k1", old)`](Self::previous_key), or
+///    [`previous_key_without_kid(old)`](Self::previous_key_without_kid) for a key that
+///    never had an id (such as a key shared with fastauth-api, whose tokens have no
+///    `kid`). In the file: `"previous_keys": [{"kid": "k1", "key": "…"}]`, without
+///    `kid` for such a key.
+/// 2. Deploy. New pairs are signed with the new key; the old key's tokens keep working,
+///    and refreshing one returns a pair signed with the new key.
+/// 3. After the refresh-token lifetime (or once every client has refreshed), remove the
+///    old key and deploy again. Tokens it signed are refused from then on.
+///
+/// A token whose `kid` names no configured key is refused; a token without `kid` is
+/// verified with the one key that has none.
+///
+/// ```
+/// # use fastauth::FastAuth;
+/// # let (new_key, old_key) = ("a new key of at least thirty-two bytes", "the old key of at least thirty-two bytes");
+/// let auth = FastAuth::builder()
+///     .cryptography_key(new_key)
+///     .key_id("k2")
+///     .previous_key("k1", old_key) // verifies the tokens it signed, signs nothing
+/// #   .ignore_environment()
+///     .stateless()
+///     .build()?;
+/// # let _ = auth;
+/// # Ok::<(), fastauth::ConfigError>(())
+/// ```
 #[must_use]
 pub struct FastAuthBuilder {
     code: Settings,
@@ -69,8 +187,11 @@ impl FastAuth {
         }
     }
 
-    /// A builder pre-filled from a `fastauth.config.json` file. Values set on the
-    /// builder afterwards win over the file.
+    /// A builder pre-filled from a `fastauth.config.json` file (its keys are listed in
+    /// [the configuration file](FastAuthBuilder#the-configuration-file)). Values set on
+    /// the builder afterwards win over the file. An unreadable file, invalid JSON or an
+    /// unknown key is an error here; everything else is checked by
+    /// [`build`](FastAuthBuilder::build).
     pub fn from_file(path: impl AsRef<Path>) -> Result<FastAuthBuilder, ConfigError> {
         let path = path.as_ref();
         let settings = Settings::from_file(path)?;
@@ -94,6 +215,12 @@ impl FastAuthBuilder {
     /// `master_token`: the master token, required by master-level paths and the token
     /// endpoints that issue and revoke. Surrounding whitespace is an error: HTTP strips
     /// it from header values, so such a token could never match.
+    ///
+    /// It is hashed at build time and held only as its SHA-256 digest; a presented token
+    /// is hashed too and the two 32-byte digests are compared in constant time, so the
+    /// comparison tells nothing about the token's length. A presented value over 1 KiB
+    /// is refused without hashing. Use a long random token (`fastauth keygen` makes
+    /// one); wrong guesses count towards the [`FailureLimit`].
     pub fn master_token(mut self, token: impl Into<String>) -> Self {
         self.code.master_token = Some(token.into());
         self
@@ -123,17 +250,19 @@ impl FastAuthBuilder {
         self
     }
 
-    /// `key_id`: the key id (`kid`) of the current key. With one, issued tokens name their
-    /// key in their header, which is what lets the key be rotated later (see
-    /// [`previous_key`](Self::previous_key)). Without one, tokens have fastauth-api's header.
+    /// `key_id`: the key id (`kid`) of the current key, 1 to 64 characters of `A-Z`,
+    /// `a-z`, `0-9`, `-`, `_` and `.`. With one, issued tokens name their key in their
+    /// header, which is what lets the key be rotated later (see
+    /// [key rotation](Self#key-rotation)). Without one, tokens have fastauth-api's header.
     pub fn key_id(mut self, kid: impl Into<String>) -> Self {
         self.code.key_id = Some(kid.into());
         self
     }
 
     /// `previous_keys`: an older key that still verifies the tokens it signed (those whose
-    /// header names `kid`), but signs nothing. Remove it to retire it. Replaces the file's
-    /// list.
+    /// header names `kid`), but signs nothing. Remove it to retire it (see
+    /// [key rotation](Self#key-rotation)). Replaces the file's list. Key ids must be
+    /// unique.
     pub fn previous_key(mut self, kid: impl Into<String>, key: impl Into<String>) -> Self {
         self.code
             .previous_keys
@@ -147,7 +276,8 @@ impl FastAuthBuilder {
 
     /// `previous_keys` without `kid`: an older key that verifies tokens whose header has
     /// no `kid` (such as every token fastauth-api issued), for the first rotation away
-    /// from such a key.
+    /// from such a key (see [key rotation](Self#key-rotation)). At most one configured
+    /// key may lack a `kid`.
     pub fn previous_key_without_kid(mut self, key: impl Into<String>) -> Self {
         self.code
             .previous_keys
@@ -159,8 +289,8 @@ impl FastAuthBuilder {
         self
     }
 
-    /// `master_paths`: path patterns that require the master token (replaces the
-    /// file's list).
+    /// `master_paths`: [path patterns](Self#path-patterns) that require the master token
+    /// (replaces the file's list).
     pub fn master_paths<I>(mut self, patterns: I) -> Self
     where
         I: IntoIterator,
@@ -170,8 +300,8 @@ impl FastAuthBuilder {
         self
     }
 
-    /// `access_paths`: path patterns that require an access token (replaces the file's
-    /// list).
+    /// `access_paths`: [path patterns](Self#path-patterns) that require an access token
+    /// (replaces the file's list).
     pub fn access_paths<I>(mut self, patterns: I) -> Self
     where
         I: IntoIterator,
@@ -181,7 +311,7 @@ impl FastAuthBuilder {
         self
     }
 
-    /// `public_paths`: path patterns that need no credential, carved out of the
+    /// `public_paths`: [path patterns](Self#path-patterns) that need no credential, carved out of the
     /// [default level](Self::default_level) (a master or access pattern still wins over
     /// them). The token router's own endpoints are public at the layer already: they
     /// check their credentials themselves.
@@ -226,7 +356,9 @@ impl FastAuthBuilder {
     }
 
     /// `database_api_path`: the base URL of a fastauth-api token database (selects an
-    /// [`HttpTokenStore`](crate::store::HttpTokenStore)).
+    /// [`HttpTokenStore`](crate::store::HttpTokenStore), with its default timeouts).
+    /// Needs the `http_store` feature (a default one; without it this is a build error
+    /// that names the feature); an `https://` URL needs the `rustls` feature.
     pub fn database_api_path(mut self, url: impl Into<String>) -> Self {
         self.code.database_api_path = Some(url.into());
         self
@@ -287,10 +419,12 @@ impl FastAuthBuilder {
     }
 
     /// `token_cache_capacity`: how many verified access tokens to remember, so that a
-    /// client's next request with the same token skips the signature check (default
-    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](Self::DEFAULT_TOKEN_CACHE_CAPACITY); `0` turns the
-    /// cache off). A remembered token is still checked for expiry on every request and, in
-    /// stored mode, against the store.
+    /// client's next request with the same token skips base64, HMAC-SHA256 and the claims
+    /// parse (default [`DEFAULT_TOKEN_CACHE_CAPACITY`](Self::DEFAULT_TOKEN_CACHE_CAPACITY);
+    /// `0` turns the cache off). A remembered token is found only by the whole token,
+    /// compared in constant time, and only accepted tokens are remembered, so guesses
+    /// cannot fill the cache. It is still checked for expiry on every request and, in
+    /// stored mode, against the store, so a revoked token is refused at once.
     pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
         self.code.token_cache_capacity = Some(capacity);
         self
@@ -304,8 +438,9 @@ impl FastAuthBuilder {
     }
 
     /// How to find a request's client address for the brute-force protection, when it is
-    /// not a `SocketAddr`/`IpAddr` extension or axum's `ConnectInfo` (for example tonic's
-    /// `TcpConnectInfo`, or a trusted proxy header).
+    /// not a `SocketAddr`/`IpAddr` extension, axum's `ConnectInfo<SocketAddr>` (feature
+    /// `axum`) or tonic's `TcpConnectInfo` (feature `tonic`): behind a trusted proxy, for
+    /// example, from the header it sets. When given, it is the only source asked.
     pub fn client_address<F>(mut self, extract: F) -> Self
     where
         F: Fn(&http::Extensions) -> Option<IpAddr> + Send + Sync + 'static,

@@ -10,10 +10,73 @@ use crate::{auth::FastAuth, paths::Level};
 /// `Authorization: Bearer`) at access level; public requests pass untouched. Obtain it
 /// from [`FastAuth::layer`], [`FastAuth::require_access`] or [`FastAuth::require_master`].
 ///
+/// A granted access-level request carries the token's [`Claims`](crate::Claims) in its
+/// extensions (with the `axum` feature, handlers take them as [extractors]). A refusal
+/// is a response, never an error: JSON for HTTP, a trailers-only status for gRPC (see
+/// [`AuthError`](crate::AuthError)).
+///
 /// Works with any `Service<http::Request<ReqBody>, Response = http::Response<ResBody>>`
-/// whose `ResBody: Default` (axum and tonic bodies are): axum's `Router::layer` and
-/// `route_layer`, tonic's `Server::builder().layer`, or a plain hyper service. A refusal
-/// is a response (JSON, or a trailers-only gRPC status for gRPC requests), never an error.
+/// that is `Clone`, for any request and response bodies: axum's `Router::layer` and
+/// `route_layer`, tonic's `Server::builder().layer`, or a plain hyper service through
+/// `tower::ServiceBuilder::new().layer(auth.layer()).service(svc)`. `poll_ready` is the
+/// inner service's.
+///
+/// # gRPC
+///
+/// Clients send the same names as gRPC metadata: `access-token`,
+/// `authorization: Bearer …` or `master-token`; gRPC paths are
+/// `/package.Service/Method`, so an access pattern such as `/grpc.health.v1.Health`
+/// guards a whole service. With the `tonic` feature the layer can also wrap a single
+/// service, `Server::builder().add_service(auth.layer().layer(svc))`: the service's
+/// `NamedService` name passes through.
+///
+/// # Every method needs the credential
+///
+/// The layer never hands a request for a protected path to the inner service without a
+/// valid credential, `OPTIONS` included: tonic, axum's `any(…)`, `route_service` and
+/// proxies run the protected operation whatever the method, so a CORS preflight let
+/// through would run it. Serve browsers with tower-http's `CorsLayer` *outside* the auth
+/// layer: it answers preflights itself and adds its headers to the layer's refusals, so
+/// the page can read them (the whole program is
+/// [`examples/cors`](https://github.com/fastauth-rs/fastauth/blob/main/examples/cors/src/main.rs)):
+///
+/// ```
+/// use axum::{Router, http::{HeaderValue, Method, header}, routing::get};
+/// use tower_http::cors::CorsLayer;
+///
+/// fn app(auth: &fastauth::FastAuth) -> Router {
+///     let cors = CorsLayer::new()
+///         .allow_origin(HeaderValue::from_static("https://app.example"))
+///         .allow_methods([Method::GET, Method::POST])
+///         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+///     Router::new()
+///         .route("/api/items", get(|| async { "items" }))
+///         .layer(auth.layer()) // inner: checks the credential
+///         .layer(cors) // outer: answers preflights, adds CORS headers to every answer
+/// }
+/// # let auth = fastauth::FastAuth::builder()
+/// #     .ignore_environment()
+/// #     .cryptography_key("an example key of at least thirty-two bytes")
+/// #     .access_paths(["/api"])
+/// #     .stateless()
+/// #     .build()
+/// #     .unwrap();
+/// # let _ = app(&auth);
+/// ```
+///
+/// # `route_layer` guards only the routes it wraps
+///
+/// With axum's `Router::route_layer(auth.layer())`, unknown paths stay 404, but a
+/// `fallback` (or a route added after it) under a protected prefix is not behind the
+/// layer and runs without a credential. Put the layer on the whole router with
+/// `.layer(…)` unless every handler below the prefix is a route added before the
+/// `route_layer`.
+///
+#[cfg_attr(feature = "axum", doc = "[extractors]: crate::extract")]
+#[cfg_attr(
+    not(feature = "axum"),
+    doc = "[extractors]: https://docs.rs/fastauth/latest/fastauth/extract/index.html"
+)]
 #[derive(Debug, Clone)]
 pub struct FastAuthLayer {
     auth: FastAuth,

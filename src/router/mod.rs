@@ -1,27 +1,5 @@
-//! [`TokenRouter`]: the token endpoints, as a tower [`Service`].
-//!
-//! | endpoint | needs | does |
-//! |---|---|---|
-//! | `GET {prefix}/token/new?client_id=<optional>` | master token | issues a pair (random UUIDv4 client id when absent) |
-//! | `GET {prefix}/token/refresh?refresh_token=<jwt>` | a refresh token | rotates the client's pair |
-//! | `POST` to either, the parameter in a form or JSON body | the same | the same |
-//! | `POST {prefix}/token/revoke?client_id=<id>` | master token | revokes a client's tokens |
-//! | `POST {prefix}/token/logout` | an access token | revokes the caller's own pair |
-//!
-//! The master token is checked by the router itself, wherever it is mounted. Answers use
-//! fastauth-api's envelope:
-//! `{"status":"success","message":"Token generated","code":200,"data":{"client_id":…,"access_token":…,"refresh_token":…}}`.
-//! Failed credential checks count towards the brute-force protection
-//! ([`FailureLimit`](crate::FailureLimit)); a locked-out address gets 429.
-//!
-//! A `GET` carries its parameters in the query string (fastauth-api's form), a `POST` in an
-//! `application/x-www-form-urlencoded` or `application/json` body (at most 16 KiB), which
-//! keeps tokens out of URLs and access logs. `HEAD` is refused: answering it would issue
-//! or rotate a pair and then drop the body that carries it.
-//!
-//! The router accepts both the full path (`/auth/token/new`, when used as a plain
-//! service or fallback) and the path below the prefix (`/token/new`, as axum's
-//! `nest_service("/auth", …)` passes it).
+//! [`TokenRouter`]: the token endpoints, as a tower [`Service`]. This module is private;
+//! what the endpoints do is documented on the type, where docs.rs shows it.
 
 mod params;
 
@@ -50,6 +28,77 @@ use crate::{
 };
 
 /// The token endpoints, as a tower `Service`. Obtain it from [`FastAuth::token_router`].
+///
+/// | endpoint | needs | does |
+/// |---|---|---|
+/// | `GET {prefix}/token/new?client_id=<optional>` | the master token | issues a pair; without `client_id`, to a random UUIDv4 |
+/// | `GET {prefix}/token/refresh?refresh_token=<jwt>` | a refresh token | a new pair for its client |
+/// | `POST` to either, the parameter in a form or JSON body | the same | the same |
+/// | `POST {prefix}/token/revoke?client_id=<id>` | the master token | revokes a client's tokens |
+/// | `POST {prefix}/token/logout` | an access token (`ACCESS-TOKEN` or `Authorization: Bearer`) | revokes the caller's own pair |
+///
+/// `{prefix}` is the [`token_prefix`](FastAuth::token_prefix), `/auth` by default. Mount
+/// the router there with axum's `nest_service(auth.token_prefix(), auth.token_router())`,
+/// or use it as a service or fallback of its own: it accepts both the full path
+/// (`/auth/token/new`) and the path below the prefix (`/token/new`, as `nest_service`
+/// passes it). The [`FastAuthLayer`](crate::FastAuthLayer) lets these four paths through
+/// whatever the patterns say: the router checks their credentials itself, wherever it is
+/// mounted.
+///
+/// # Parameters
+///
+/// A `GET` reads its parameter from the query string only (fastauth-api's form). A `POST`
+/// reads it from an `application/x-www-form-urlencoded` or `application/json` body only
+/// (a JSON object; members that are not strings are ignored), at most 16 KiB, where a
+/// name given twice is refused: this keeps refresh tokens out of URLs and access logs.
+/// `revoke` reads `client_id` from the query string. `HEAD` is refused with 405:
+/// answering it would issue or rotate a pair and then drop the body that carries it.
+///
+/// # Answers
+///
+/// fastauth-api's envelope, with `Cache-Control: no-store` and `Pragma: no-cache`:
+///
+/// ```json
+/// {"status":"success","message":"Token generated","code":200,"data":{"client_id":"…","access_token":"…","refresh_token":"…"}}
+/// {"status":"success","message":"Tokens revoked","code":200,"data":{"client_id":"…"}}
+/// {"status":"error","message":"Invalid refresh token","code":401}
+/// ```
+///
+/// `logout` answers `"message":"Logged out"` with the same `data`. The errors:
+///
+/// | message | status | when |
+/// |---|---|---|
+/// | `Master token missing`, `Unauthorized Master Token` | 401 | `new`, `revoke`: no or the wrong master token |
+/// | `Invalid client_id` | 400 | empty, over [`MAX_CLIENT_ID_LEN`](crate::token::MAX_CLIENT_ID_LEN) bytes, control or Unicode format characters (bidi overrides, zero-width spaces…); `revoke` without one |
+/// | `Missing refresh_token` | 400 | `refresh` without one |
+/// | `Malformed request body` | 400 | a JSON body that is not an object, or a name given twice |
+/// | `Unsupported content type` | 415 | a `POST` body that is neither a form nor JSON |
+/// | `Request body too large` | 413 | over 16 KiB |
+/// | `Invalid refresh token` | 401 | not a valid refresh token of this deployment (an access token included); in stored mode, not the client's current one |
+/// | `Refresh token expired` | 401 | its `exp` has passed |
+/// | the access-token messages of [`AuthError`] | 401 | `logout` without a valid access token |
+/// | `Token store unavailable` | 503 | the store did not answer (`Retry-After: 1`) |
+/// | `Too many failed attempts` | 429 | the client address is locked out (`Retry-After`) |
+/// | `Client address unknown: …` | 500 | see [`AuthError::ClientAddressUnknown`] |
+/// | `Revocation requires stored mode` | 409 | `revoke` and `logout` in stateless mode |
+/// | `Not found` | 404 | another path |
+/// | `Method not allowed` | 405 | another method (`HEAD` included), with `Allow` |
+///
+/// # Rotation, re-use and revocation
+///
+/// In stored mode a refresh *rotates* the pair: the old access and refresh tokens stop
+/// working at once. Presenting a refresh token that was already rotated away is treated
+/// as theft: it is refused and the client's tokens are revoked (see
+/// [`FastAuth::refresh`]). In stateless mode a refresh issues a new pair and the old
+/// tokens stay valid until they expire.
+///
+/// A revocation or logout takes effect at once on the instance that performed it; other
+/// instances sharing the store see it at their next store lookup, so within the TTL of
+/// a [`CachedTokenStore`](crate::store::CachedTokenStore) if they use one.
+///
+/// Wrong master tokens, invalid refresh tokens and failed logouts count towards the
+/// brute-force protection ([`FailureLimit`](crate::FailureLimit)); a locked-out address
+/// gets 429 from every endpoint. The tokens themselves are described in [`token`](crate::token).
 #[derive(Debug, Clone)]
 pub struct TokenRouter {
     auth: FastAuth,

@@ -33,8 +33,13 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 ///
 /// Unlike fastauth-api, the configured `headers` go with every call (so the database
 /// API can be protected), `client_id` is URL-encoded, one pooled async client is reused,
-/// and every answer other than 200/404, a timeout, a refused connection or a malformed
-/// body is a [`StoreError`], which the layer turns into a 503 (fail closed).
+/// every call has a connect and a request timeout (2 s and 5 s by default, see
+/// [`HttpTokenStoreBuilder`]), and every answer other than 200/404, a timeout, a refused
+/// connection, a malformed body or one over 64 KiB is a [`StoreError`], which the layer
+/// turns into a 503 (fail closed) and logs.
+///
+/// Plain `http://` works with the default features; `https://` needs the `rustls`
+/// feature.
 #[derive(Debug, Clone)]
 pub struct HttpTokenStore {
     client: Client,

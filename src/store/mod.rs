@@ -9,10 +9,16 @@
 //! | store | for |
 //! |---|---|
 //! | [`MemoryTokenStore`] | one instance; a restart logs every client out |
-//! | [`HttpTokenStore`] | fastauth-api's token-database HTTP API, unchanged |
+//! | [`HttpTokenStore`] (feature `http_store`, default) | fastauth-api's token-database HTTP API, unchanged (the `database_api_path` setting selects it) |
 //! | `RedisTokenStore` (feature `redis`) | several instances sharing pairs and revocations; atomic rotation |
-//! | [`CachedTokenStore`] | in front of a network store: repeated lookups from memory for a few seconds |
+//! | [`CachedTokenStore`] | in front of a network store: repeated lookups from memory for a few seconds (the `store_cache_ttl_secs` setting puts one in front of the configured store) |
 //! | [`EncryptedStore`] | around any store: tokens at rest as AES-256-GCM ciphertext |
+//!
+//! Stored mode needs a store: give one with
+//! [`FastAuthBuilder::store`](crate::FastAuthBuilder::store) or `database_api_path`;
+//! there is no default. Wrappers compose:
+//! `CachedTokenStore::new(EncryptedStore::with_key(inner, &key)?)` caches in front of
+//! an encrypted database.
 //!
 //! # A store of your own
 //!

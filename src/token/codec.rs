@@ -121,7 +121,9 @@ impl TokenCodec {
             Fast::Valid(claims) => claims,
             Fast::Invalid(e) => return Err(e),
             Fast::Fallback => {
-                let c = verify_general(&self.keys, token, now_secs())?;
+                // The header policy and the key it names (`kid`) come first.
+                let key = self.keys.resolve(token)?;
+                let c = verify_general(&key.fast, token, now_secs())?;
                 Claims::from_parts(
                     &c.client_id,
                     parse_type(&c.token_type)?,

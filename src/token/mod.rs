@@ -4,8 +4,30 @@
 //! The wire format is fastauth-api's: header `{"alg":"HS256","typ":"JWT"}`, claims
 //! `{"client_id":…,"type":"access"|"refresh","exp":…,"iat":…}`, and the HMAC key is the
 //! UTF-8 bytes of the configured key string (not base64-decoded), so a Python and a Rust
-//! deployment sharing one `CRYPTOGRAPHY_KEY` accept each other's tokens.
+//! deployment sharing one `CRYPTOGRAPHY_KEY` accept each other's tokens. fastauth adds a
+//! random `jti`, so that two pairs issued to one client in the same second differ
+//! (tokens without one, as fastauth-api mints them, are accepted), and a `kid` in the
+//! header when a [key id](crate::FastAuthBuilder::key_id) is configured.
+//!
+//! # What is accepted
+//!
+//! fastauth signs and verifies with its own HMAC-SHA256. A token must be:
+//!
+//! - at most [`MAX_TOKEN_LEN`] bytes (8 KiB), checked before any decoding;
+//! - HS256: any other `alg`, `none` included, is refused. A `kid` must name a configured
+//!   key ([key rotation](crate::FastAuthBuilder#key-rotation)), and a header with `jku`,
+//!   `jwk`, `x5u`, `x5c` or `crit` is refused (this crate uses none of them);
+//! - signed by a configured key, with an `exp` (required) that has not passed and an
+//!   `nbf`, when present, that has, both with the configured
+//!   [leeway](crate::FastAuthBuilder::leeway);
+//! - of the [`type`](TokenType) the use asks for: `access` at the layer, `refresh` at the
+//!   token router's refresh;
+//! - issued to a valid `client_id` ([`check_client_id`]).
+//!
+//! Each failure is a [`TokenError`], which the layer answers as an
+//! [`AuthError`](crate::AuthError) and the token router in its envelope.
 
+mod base64url;
 pub(crate) mod cache;
 pub(crate) mod codec;
 mod hmac_sha256;

@@ -61,8 +61,8 @@ pub async fn serve(app: Router) -> SocketAddr {
 }
 
 /// Serves `app` on a free port of 127.0.0.1 without connect info: no client address, so
-/// the brute-force protection counts nothing and a test may fail as often as it likes
-/// (or gives the address itself, through `client_address`).
+/// the requests the failure limit counts are refused (500) unless the limit is off or
+/// the app finds the address itself (`client_address`).
 pub async fn serve_without_connect_info(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -23,8 +23,10 @@ async fn main() {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The page is served from one origin, the API from another (another port is another
     // origin), so the browser asks the API first with a CORS preflight.
-    let page = TcpListener::bind(std::env::var("PAGE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned())).await?;
-    let api = TcpListener::bind(std::env::var("API_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())).await?;
+    let page =
+        TcpListener::bind(std::env::var("PAGE_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned())).await?;
+    let api =
+        TcpListener::bind(std::env::var("API_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned())).await?;
     let page_origin = format!("http://{}", page.local_addr()?);
     let api_origin = format!("http://{}", api.local_addr()?);
 

@@ -21,7 +21,12 @@ impl FileTokenStore {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::with_source(format!("{} is not a token file", path.display()), e))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(StoreError::with_source(format!("cannot read {}", path.display()), e)),
+            Err(e) => {
+                return Err(StoreError::with_source(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
         };
         Ok(Self {
             path,
@@ -30,7 +35,8 @@ impl FileTokenStore {
     }
 
     async fn write(&self, pairs: &HashMap<String, StoredTokens>) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(pairs).map_err(|e| StoreError::with_source("cannot encode the pairs", e))?;
+        let json =
+            serde_json::to_vec(pairs).map_err(|e| StoreError::with_source("cannot encode the pairs", e))?;
         let temporary = self.path.with_extension("tmp");
         tokio::fs::write(&temporary, json)
             .await

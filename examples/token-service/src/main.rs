@@ -34,7 +34,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     println!("listening on http://{}", listener.local_addr()?);
     loop {
-        let (stream, client) = listener.accept().await?;
+        // An accept error (too many open files, say) concerns one connection, not the service.
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                eprintln!("accept: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         // The client address, for the brute-force protection on the master token.
         let service = ServiceBuilder::new()
             .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -43,8 +51,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             })
             .service(auth.token_router());
         tokio::spawn(async move {
-            let connection = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let server = auto::Builder::new(TokioExecutor::new());
+            let connection = server.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             if let Err(error) = connection.await {
                 eprintln!("connection from {client}: {error}");
             }
