@@ -30,6 +30,9 @@
 //!   slot). The others cache nothing, so for them first use is the same work as the
 //!   steady state, measured on the same pool of tokens. The static bearer checks have one
 //!   token only and appear in `steady` alone.
+//!
+//! Times are the benchmark thread's CPU time per request (`common/cpu_time.rs`): the
+//! machine these figures come from is shared.
 
 use std::{
     convert::Infallible,
@@ -41,6 +44,7 @@ use std::{
 };
 
 use axum::{Router, body::Body, routing::get};
+use common::cpu_time::ThreadCpuTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fastauth::{FastAuth, FastAuthBuilder, store::MemoryTokenStore};
 use futures_util::future::Either;
@@ -48,6 +52,10 @@ use http::{HeaderValue, Request, Response, StatusCode, header::AUTHORIZATION};
 use serde::Deserialize;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
+
+mod common {
+    pub mod cpu_time;
+}
 
 /// fastauth's cryptography key; its HS256 key is these bytes, as for PyJWT.
 const KEY: &str = "k0Xq0C6yJ5qNn8V9i1yTgG1o8Zt2dJ0c3mK5vS7wX9A=";
@@ -239,7 +247,7 @@ fn bearer(token: &str) -> HeaderValue {
     HeaderValue::try_from(format!("Bearer {token}")).unwrap()
 }
 
-fn alternatives(c: &mut Criterion) {
+fn alternatives(c: &mut Criterion<ThreadCpuTime>) {
     // One store for both stored-mode instances, holding the pairs of the pool's clients.
     let store = Arc::new(MemoryTokenStore::new());
     let issuer = fastauth(Some(store.clone()), false);
@@ -325,6 +333,7 @@ criterion_group! {
     name = benches;
     // A shared two-core machine: short runs, so the whole file takes a few minutes.
     config = Criterion::default()
+        .with_measurement(ThreadCpuTime)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(40);
