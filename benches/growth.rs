@@ -17,7 +17,8 @@
 //!    requests into the inner service without the layer.
 //!
 //! Times are the benchmark thread's CPU time (`common/cpu_time.rs`): the machine is shared.
-//! `--test` (as `cargo bench -- --test` passes it) shrinks N to 10³.
+//! `--test` (as `cargo bench -- --test` passes it) shrinks N to 10³; a criterion filter
+//! skips the memory table unless the filter is `memory`.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -182,7 +183,10 @@ fn resident_bytes() -> usize {
 
 /// The token cache's heap after N distinct tokens went through a stateless layer.
 fn memory(tokens: &[HeaderValue], steps: &[usize]) {
-    println!("token cache memory (stateless layer, heap counted by the bench's global allocator)");
+    println!(
+        "token cache memory (stateless layer, {}-byte tokens, heap counted by the bench's global allocator)",
+        tokens[0].len()
+    );
     println!();
     println!(
         "| capacity | distinct tokens sent | heap held | blocks held | heap per token sent | RSS growth |"
@@ -294,7 +298,10 @@ fn main() {
         })
         .collect();
 
-    if !test {
+    // A filter (criterion's positional argument) that does not name the memory table
+    // skips it, so `cargo bench --bench growth -- 'live tokens 1000/'` measures time alone.
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    if !test && filter.is_none_or(|filter| "memory".contains(filter.as_str())) {
         memory(&tokens, memory_steps);
     }
     let mut criterion = Criterion::default()
