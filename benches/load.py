@@ -3,12 +3,19 @@
 
 Builds the example servers in release mode, starts them on 127.0.0.1, runs every scenario
 with wrk after a warm-up, repeats the rounds (interleaved, so drift hits every scenario
-alike), and prints one table of medians with the ratio to the baseline measured in the
-same run. Servers run pinned to one core and wrk to the other (see --server-cpus and
---wrk-cpus), so throughput is per server core. Everything it starts is stopped and its
-temporary files removed when it ends, also on Ctrl-C.
+alike; every other round in reverse order), and prints one table of medians. Servers run
+pinned to one core and wrk to the other (see --server-cpus and --wrk-cpus).
 
-    python3 benches/load.py                 # all scenarios, 3 rounds of 5 s
+The figure that decides is the server's CPU per request: utime + stime of the server
+process over a measurement (from /proc) divided by the requests wrk completed. Throughput
+on this machine is noisier than the layer's cost (wrk on one core is often the
+bottleneck); CPU per request is not. Each protected scenario is paired, round by round,
+with a baseline server that runs the same app without the check and receives the very same
+request bytes (the same token header); the table gives each round's ratio (baseline CPU /
+protected CPU, so 1.0 is free and 0.97 is 3 % more CPU) and their median. Everything it
+starts is stopped and its temporary files removed when it ends, also on Ctrl-C.
+
+    python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
     python3 benches/load.py --rounds 5 --duration 10
     python3 benches/load.py --markdown      # the table as Markdown, for BENCHMARKS.md
 
@@ -41,6 +48,41 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listening_pid(port):
+    """The process that listens on 127.0.0.1:port (from /proc: no tool needed)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        except FileNotFoundError:
+            pass
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of stat(5); the split above starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class Run:
@@ -84,14 +126,21 @@ class Run:
         if script:
             cmd += ["-s", script]
         cmd.append(url)
+        port = int(re.match(r"https?://[^:/]+:(\d+)", url).group(1))
+        pid = listening_pid(port)
+        cpu_before = cpu_seconds(pid) if pid else None
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        cpu_us = float("nan")
+        if pid and requests:
+            cpu_us = (cpu_seconds(pid) - cpu_before) / requests * 1e6
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         p99_match = re.search(r"^\s+99%\s+(\S+)", out, re.M)
         p99 = parse_latency(p99_match.group(1)) if p99_match else float("nan")
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         errors = re.search(r"Socket errors: (.*)", out)
         return {"rps": rps, "p99_ms": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
-                "errors": errors.group(1) if errors else ""}
+                "errors": errors.group(1) if errors else "", "requests": requests, "cpu_us": cpu_us}
 
 
 def parse_latency(text):
@@ -140,6 +189,8 @@ def basic_scenarios(run):
     servers = {
         "baseline": run.config("baseline", access_token_paths=[], token_mode="stateless"),
         "stateless": run.config("stateless", access_token_paths=["/health"], token_mode="stateless"),
+        # No store in the file: basic_api keeps tokens in memory (the default configuration).
+        "memory": run.config("memory", access_token_paths=["/health"]),
         "stored": run.config("stored", access_token_paths=["/health"], database_api_path=db_url,
                              store_cache_ttl_secs=300),
         "master": run.config("master", master_token_paths=["/health"], token_mode="stateless"),
@@ -157,35 +208,34 @@ def basic_scenarios(run):
                         headers={"MASTER-TOKEN": MASTER})
         return data["data"]["access_token"]
 
-    stateless_token = token_from("stateless")
-    stored_token = token_from("stored")
     base = "http://127.0.0.1:{}/health"
-    stateless_header = f"ACCESS-TOKEN: {stateless_token}"
-    stored_header = f"ACCESS-TOKEN: {stored_token}"
-    # Two baselines: the bare request, and the very same request a protected scenario
-    # sends (token header included) to a server that does not check it. The ratio to the
-    # second is the layer's own cost; the ratio to the first adds hyper parsing the header.
-    return [
-        ("basic_api /health, unprotected (baseline)", None,
-         lambda d=None: run.wrk(base.format(ports["baseline"]), duration=d)),
-        ("basic_api /health, unprotected, token header sent (same-request baseline)", None,
-         lambda d=None: run.wrk(base.format(ports["baseline"]), [stateless_header], duration=d)),
-        ("basic_api /health, access token, stateless", "same-request",
-         lambda d=None: run.wrk(base.format(ports["stateless"]), [stateless_header], duration=d)),
-        ("basic_api /health, access token, stored + cache (HTTP store)", "same-request",
-         lambda d=None: run.wrk(base.format(ports["stored"]), [stored_header], duration=d)),
-        ("basic_api /health, master token", "baseline",
-         lambda d=None: run.wrk(base.format(ports["master"]), [f"MASTER-TOKEN: {MASTER}"], duration=d)),
-        ("basic_api /auth/token/new, HTTP store", None,
-         lambda d=None: run.wrk(f"http://127.0.0.1:{ports['issue']}/auth/token/new?client_id=bench",
-                                [f"MASTER-TOKEN: {MASTER}"], duration=d)),
+    bare = "basic_api /health, unprotected (baseline)"
+    scenarios = [(bare, None, lambda d=None: run.wrk(base.format(ports["baseline"]), duration=d))]
+    # Each protected scenario is paired with the unprotected server receiving the very same
+    # bytes (its token header), so the ratio is the check's own cost, not hyper's parsing.
+    checks = [
+        ("access token, stateless", "stateless", f"ACCESS-TOKEN: {token_from('stateless')}"),
+        ("access token, stored + memory store", "memory", f"ACCESS-TOKEN: {token_from('memory')}"),
+        ("access token, stored + CachedTokenStore (HTTP store)", "stored",
+         f"ACCESS-TOKEN: {token_from('stored')}"),
+        ("master token", "master", f"MASTER-TOKEN: {MASTER}"),
     ]
+    for label, server, header in checks:
+        same = f"basic_api /health, unprotected, same bytes as '{label}' (baseline)"
+        scenarios.append((same, None,
+                          lambda d=None, h=header: run.wrk(base.format(ports["baseline"]), [h], duration=d)))
+        scenarios.append((f"basic_api /health, {label}", same,
+                          lambda d=None, h=header, p=ports[server]: run.wrk(base.format(p), [h], duration=d)))
+    scenarios.append(("basic_api /auth/token/new, HTTP store", None,
+                      lambda d=None: run.wrk(f"http://127.0.0.1:{ports['issue']}/auth/token/new?client_id=bench",
+                                             [f"MASTER-TOKEN: {MASTER}"], duration=d)))
+    return scenarios
 
 
 def arguments(description):
     """The command line every load benchmark of the workspace takes."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
     parser.add_argument("--connections", type=int, default=32)
@@ -213,7 +263,9 @@ def run_scenarios(args, builders):
             measure(args.warmup)
         results = {name: [] for name, _, _ in scenarios}
         for round_ in range(args.rounds):
-            for name, _, measure in scenarios:
+            # Every other round backwards: a drift over the round hits a pair from both sides.
+            order = scenarios if round_ % 2 == 0 else scenarios[::-1]
+            for name, _, measure in order:
                 results[name].append(measure())
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
         report(args, scenarios, results)
@@ -230,26 +282,30 @@ def main():
 
 
 def report(args, scenarios, results):
-    medians = {name: statistics.median(r["rps"] for r in rs) for name, rs in results.items()}
-    bases = {}
-    for name, _, _ in scenarios:
-        if "(baseline)" in name:
-            bases["baseline"] = medians[name]
-        elif "(same-request baseline)" in name:
-            bases["same-request"] = medians[name]
-    plain = bases.get("baseline")
+    """One row a scenario: medians of throughput, CPU per request and p99; for a paired
+    scenario, each round's CPU ratio to its baseline and their median."""
+    def median(name, key):
+        values = [r[key] for r in results[name] if r[key] == r[key]]  # NaN: no server CPU
+        return statistics.median(values) if values else float("nan")
+
+    bare = next((name for name, _, _ in scenarios if name.endswith("unprotected (baseline)")), None)
     rows = []
     for name, ref, _ in scenarios:
         rs = results[name]
-        ratio = f"{medians[name] / bases[ref]:.3f}" if ref in bases else ""
-        # Every basic_api row also gets its ratio to the bare request, for comparison.
-        ratio_plain = f"{medians[name] / plain:.3f}" if plain and name.startswith("basic_api /health") else ""
-        p99 = statistics.median(r["p99_ms"] for r in rs)
-        non2xx = sum(r["non2xx"] for r in rs)
-        runs = " / ".join(f"{r['rps']:.0f}" for r in rs)
-        rows.append((name, f"{medians[name]:.0f}", ratio, ratio_plain, f"{p99:.2f}", str(non2xx), runs))
-    header = ("scenario", "req/s (median)", "× its baseline", "× bare request", "p99 ms", "non-2xx",
-              "rounds req/s")
+        pairs = ""
+        ratio = ""
+        if ref:
+            ratios = [b["cpu_us"] / r["cpu_us"] for b, r in zip(results[ref], rs)]
+            ratio = f"{statistics.median(ratios):.3f}"
+            pairs = " / ".join(f"{x:.3f}" for x in ratios)
+        to_bare = ""
+        if bare and name != bare and name.startswith("basic_api /health"):
+            to_bare = f"{median(bare, 'cpu_us') / median(name, 'cpu_us'):.3f}"
+        rows.append((name, f"{median(name, 'cpu_us'):.2f}", ratio, pairs, to_bare,
+                     f"{median(name, 'rps'):.0f}", f"{median(name, 'p99_ms'):.2f}",
+                     str(sum(r["non2xx"] for r in rs))))
+    header = ("scenario", "server CPU µs/request (median)", "× its baseline (median of pairs)",
+              "pairs, round by round", "× bare request", "req/s (median)", "p99 ms", "non-2xx")
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))

@@ -18,15 +18,16 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use axum::{Extension, Json, Router, extract::ConnectInfo, routing::get};
-use fastauth::{Claims, FastAuth, FastAuthBuilder, store::MemoryTokenStore};
+use fastauth::{Claims, ConfigError, FastAuth, FastAuthBuilder, store::MemoryTokenStore};
 use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Info, as a production service runs: a debug line per request costs a third of the
+    // throughput. RUST_LOG=info,fastauth=debug shows every decision.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,fastauth=debug".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     match run().await {
@@ -53,25 +54,43 @@ fn configuration() -> Result<FastAuthBuilder, String> {
         .access_paths(["/access"]))
 }
 
-/// The token store is a choice the application makes.
-fn with_store(builder: FastAuthBuilder) -> FastAuthBuilder {
-    match std::env::var("DATABASE_API_PATH") {
-        Ok(url) => builder.database_api_path(url),
-        Err(_) => builder.store(MemoryTokenStore::new()),
+/// The client address the brute-force protection counts failures by. (With fastauth's
+/// `axum` feature, axum's `ConnectInfo` is recognised without this.)
+fn with_client_address(builder: FastAuthBuilder) -> FastAuthBuilder {
+    builder.client_address(|extensions| {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+    })
+}
+
+/// The layer of this app: `configuration` read once more when it names no store.
+fn build(
+    configuration: impl Fn() -> Result<FastAuthBuilder, String>,
+    database_api_path: Option<String>,
+) -> Result<FastAuth, String> {
+    // The token store is the configuration's (`database_api_path`, or `DATABASE_API_PATH`
+    // here), none in stateless mode, and otherwise memory: this app's choice, said in the log.
+    let mut builder = with_client_address(configuration()?);
+    if let Some(url) = database_api_path {
+        builder = builder.database_api_path(url);
     }
+    match builder.build() {
+        Err(ConfigError::MissingStore) => {
+            tracing::info!(
+                "no token store configured: tokens live in memory (a restart logs every client out)"
+            );
+            with_client_address(configuration()?)
+                .store(MemoryTokenStore::new())
+                .build()
+        }
+        built => built,
+    }
+    .map_err(|e| e.to_string())
 }
 
 async fn run() -> Result<(), String> {
-    let auth = with_store(configuration()?)
-        // The brute-force protection counts failures per client address. (With fastauth's
-        // `axum` feature, axum's `ConnectInfo` is recognised without this line.)
-        .client_address(|extensions| {
-            extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip())
-        })
-        .build()
-        .map_err(|e| e.to_string())?;
+    let auth = build(configuration, std::env::var("DATABASE_API_PATH").ok())?;
     let port: u16 = match std::env::var("PORT") {
         Ok(p) => p
             .parse()
@@ -111,4 +130,54 @@ async fn access_health(Extension(claims): Extension<Claims>) -> Json<Value> {
 
 async fn master_health() -> Json<Value> {
     Json(json!({"service": "master health that need master token", "status": "healthy"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fastauth::TokenMode;
+
+    const KEY: &str = "basic-api-test-key-0123456789-0123456789";
+
+    /// A configuration file with `json` in it, read as `configuration` reads one.
+    fn file(json: &str) -> impl Fn() -> Result<FastAuthBuilder, String> {
+        let path = std::env::temp_dir().join(format!(
+            "fastauth-basic-api-{}-{:x}.json",
+            std::process::id(),
+            json.len() * 31 + json.bytes().map(usize::from).sum::<usize>()
+        ));
+        std::fs::write(&path, json).unwrap();
+        move || FastAuth::from_file(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_kind_of_configuration_starts() {
+        let stateless = format!(
+            r#"{{"cryptography_key": "{KEY}", "access_token_paths": ["/a"], "token_mode": "stateless"}}"#
+        );
+        assert_eq!(
+            build(file(&stateless), None).unwrap().mode(),
+            TokenMode::Stateless
+        );
+
+        let stored = format!(r#"{{"cryptography_key": "{KEY}", "access_token_paths": ["/a"]}}"#);
+        assert_eq!(build(file(&stored), None).unwrap().mode(), TokenMode::Stored);
+
+        let database =
+            format!(r#"{{"cryptography_key": "{KEY}", "database_api_path": "http://127.0.0.1:9/db"}}"#);
+        assert_eq!(build(file(&database), None).unwrap().mode(), TokenMode::Stored);
+        assert_eq!(
+            build(file(&stored), Some("http://127.0.0.1:9/db".into()))
+                .unwrap()
+                .mode(),
+            TokenMode::Stored
+        );
+    }
+
+    #[test]
+    fn a_configuration_error_is_not_hidden_by_the_memory_store() {
+        let weak = r#"{"cryptography_key": "short"}"#;
+        let error = build(file(weak), None).err().expect("a weak key is refused");
+        assert!(error.contains("at least 32"), "{error}");
+    }
 }
