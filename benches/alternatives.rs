@@ -197,6 +197,10 @@ fn axum_jwt_auth_app(secret: &[u8]) -> Router {
 }
 
 /// A static bearer check with a constant-time comparison (tower-http's own uses `==`).
+#[allow(
+    clippy::result_large_err,
+    reason = "tower-http's `ValidateRequest` closures return the refusal as `Err(Response)`"
+)]
 fn constant_time_bearer(
     token: &str,
 ) -> ValidateRequestHeaderLayer<impl Fn(&mut Request<Body>) -> Result<(), Response<Body>> + Clone + use<>> {
