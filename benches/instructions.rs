@@ -5,8 +5,8 @@
 //! `instructions <name>` warms the path up, then runs it `ROUNDS` times inside
 //! `measured`, the only function callgrind counts in (`--toggle-collect`). Valgrind's CPU
 //! has no SHA extensions, so SHA-256 runs in software (~20k instructions an HMAC, far
-//! more than the rest): the script toggles collection off inside the SHA-256 compression
-//! for every path but `hmac`, which counts one HMAC-SHA256 on its own.
+//! more than the rest): for every path but `hmac`, which counts one HMAC-SHA256 on its
+//! own, the script subtracts what the SHA-256 block function cost inside `measured`.
 
 use std::{
     convert::Infallible,

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn a_configuration_error_is_not_hidden_by_the_memory_store() {
         let weak = r#"{"cryptography_key": "short"}"#;
-        let error = build(file(weak), None).err().expect("a weak key is refused");
+        let error = build(file(weak), None).expect_err("a weak key is refused");
         assert!(error.contains("at least 32"), "{error}");
     }
 }

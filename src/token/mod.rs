@@ -27,6 +27,7 @@
 //! Each failure is a [`TokenError`], which the layer answers as an
 //! [`AuthError`](crate::AuthError) and the token router in its envelope.
 
+mod base64url;
 pub(crate) mod cache;
 pub(crate) mod codec;
 mod hmac_sha256;
