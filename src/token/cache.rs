@@ -17,13 +17,21 @@
 //!
 //! The cache is sharded by a keyed hash of the signature, each shard behind its own
 //! `RwLock`, so hits on different cores rarely touch the same lock. A full shard first
-//! drops its expired entries (at most one sweep a second), then an arbitrary one: with a few thousand entries the
-//! clients that keep sending requests are back in the cache after one miss.
+//! drops its expired entries (at most one sweep a second). Then it admits a token only
+//! on its second miss within the shard's last few hundred misses (a bitmap of tokens
+//! seen, cleared as it fills), evicting an arbitrary entry for it: when far more clients
+//! than the capacity each send a token now and then, admitting every miss evicted an
+//! entry per request and cost more than no cache at all (BENCHMARKS.md, "As the number
+//! of live tokens grows"), while a client that keeps sending requests still gets in at
+//! its second.
 
 use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
-    sync::RwLock,
+    sync::{
+        RwLock,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed},
+    },
 };
 
 use crate::{crypto::constant_time_eq_bytes, token::Claims};
@@ -40,18 +48,30 @@ const MAX_CACHED_TOKEN_LEN: usize = 1024;
 
 /// The verified access tokens of one [`FastAuth`](crate::FastAuth).
 pub(crate) struct TokenCache {
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[Slot]>,
     per_shard: usize,
     seeds: [u64; 2],
     leeway: u64,
 }
 
+/// A shard, and what decides without its lock whether a miss is worth inserting.
+struct Slot {
+    shard: RwLock<Shard>,
+    /// Whether the shard held its capacity after the last insert.
+    full: AtomicBool,
+    /// The second of the last sweep for expired entries: a full shard of live tokens
+    /// (more clients than capacity) is swept at most once a second, not on every insert.
+    swept_at: AtomicU64,
+    /// The tokens a full shard missed once, by bit (the doorkeeper): 16 bits an entry,
+    /// cleared after `2 × per_shard` marks, so at most one bit in eight is set and a
+    /// token seen for the first time passes for a second sighting about one time in eight.
+    seen: Box<[AtomicU64]>,
+    marks: AtomicUsize,
+}
+
 #[derive(Default)]
 struct Shard {
     entries: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
-    /// The second of the last sweep for expired entries: a full shard of live tokens
-    /// (more clients than capacity) is swept at most once a second, not on every insert.
-    swept_at: u64,
 }
 
 struct Entry {
@@ -66,9 +86,20 @@ impl TokenCache {
         if capacity == 0 {
             return None;
         }
+        let per_shard = capacity.div_ceil(SHARDS);
+        // 16 bits an entry, in words of 64.
+        let words = per_shard.div_ceil(4);
         Some(Self {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            per_shard: capacity.div_ceil(SHARDS),
+            shards: (0..SHARDS)
+                .map(|_| Slot {
+                    shard: RwLock::default(),
+                    full: AtomicBool::new(false),
+                    swept_at: AtomicU64::new(0),
+                    seen: (0..words).map(|_| AtomicU64::new(0)).collect(),
+                    marks: AtomicUsize::new(0),
+                })
+                .collect(),
+            per_shard,
             seeds: rand::random(),
             leeway,
         })
@@ -80,7 +111,7 @@ impl TokenCache {
         let key = self.key(token)?;
         // A poisoned lock only means another thread panicked while holding it; the map
         // itself is never left half-updated by the code below.
-        let shard = self.shard(key)?.read().unwrap_or_else(|e| e.into_inner());
+        let shard = self.shard(key)?.shard.read().unwrap_or_else(|e| e.into_inner());
         let entry = shard.entries.get(&key)?;
         if !constant_time_eq_bytes(entry.token.as_bytes(), token)
             || entry.claims.expires_at() < now.saturating_sub(self.leeway)
@@ -98,20 +129,29 @@ impl TokenCache {
         if token.len() > MAX_CACHED_TOKEN_LEN {
             return;
         }
-        let Some(shard) = self.shard(key) else {
+        let Some(slot) = self.shard(key) else {
             return;
         };
-        let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
-        let Shard { entries, swept_at } = &mut *shard;
+        // Loads before writes: a miss in a full shard writes one bit and one counter.
+        let sweep = slot.full.load(Relaxed)
+            && slot.swept_at.load(Relaxed) != now
+            && slot.swept_at.swap(now, Relaxed) != now;
+        if slot.full.load(Relaxed) && !sweep && !slot.seen_before(key, self.per_shard) {
+            return;
+        }
+        let mut shard = slot.shard.write().unwrap_or_else(|e| e.into_inner());
+        let entries = &mut shard.entries;
+        if sweep {
+            let oldest_valid = now.saturating_sub(self.leeway);
+            entries.retain(|_, entry| entry.claims.expires_at() >= oldest_valid);
+        }
         if entries.len() >= self.per_shard && !entries.contains_key(&key) {
-            if *swept_at != now {
-                *swept_at = now;
-                let oldest_valid = now.saturating_sub(self.leeway);
-                entries.retain(|_, entry| entry.claims.expires_at() >= oldest_valid);
+            // After a sweep that left the shard full, the doorkeeper still decides.
+            if sweep && !slot.seen_before(key, self.per_shard) {
+                slot.full.store(true, Relaxed);
+                return;
             }
-            if entries.len() >= self.per_shard
-                && let Some(&victim) = entries.keys().next()
-            {
+            if let Some(&victim) = entries.keys().next() {
                 entries.remove(&victim);
             }
         }
@@ -122,6 +162,7 @@ impl TokenCache {
                 claims: claims.clone(),
             },
         );
+        slot.full.store(entries.len() >= self.per_shard, Relaxed);
     }
 
     /// How many tokens are cached now.
@@ -129,11 +170,11 @@ impl TokenCache {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).entries.len())
+            .map(|s| s.shard.read().unwrap_or_else(|e| e.into_inner()).entries.len())
             .sum()
     }
 
-    fn shard(&self, key: u64) -> Option<&RwLock<Shard>> {
+    fn shard(&self, key: u64) -> Option<&Slot> {
         // The map uses the low bits: pick the shard from others.
         self.shards.get((key >> 40) as usize & (SHARDS - 1))
     }
@@ -156,6 +197,34 @@ impl TokenCache {
         // A 64×64 → 128-bit multiply cannot overflow.
         let product = u128::from(a).wrapping_mul(u128::from(b));
         Some((product as u64) ^ ((product >> 64) as u64))
+    }
+}
+
+impl Slot {
+    /// Whether `key` missed this shard before (since the bitmap was last cleared); marks
+    /// it if not.
+    fn seen_before(&self, key: u64, per_shard: usize) -> bool {
+        // Bits other than the map's (low) and the shard's (40 and up).
+        let Some(bit) = ((key >> 8) as usize).checked_rem(self.seen.len().saturating_mul(64)) else {
+            return false;
+        };
+        let Some(word) = self.seen.get(bit / 64) else {
+            return false;
+        };
+        let mask = 1u64 << (bit % 64);
+        if word.fetch_or(mask, Relaxed) & mask != 0 {
+            return true;
+        }
+        // A count that loses an increment to a race only clears the bitmap a little later.
+        let marks = self.marks.load(Relaxed);
+        self.marks.store(marks.saturating_add(1), Relaxed);
+        if marks >= per_shard.saturating_mul(2) {
+            self.marks.store(0, Relaxed);
+            for word in &self.seen {
+                word.store(0, Relaxed);
+            }
+        }
+        false
     }
 }
 
@@ -245,8 +314,56 @@ mod tests {
         }
         assert!(cache.len() <= 32, "{} entries", cache.len());
         assert!(cache.len() >= 16, "{} entries", cache.len());
-        // The last one inserted is always there.
-        assert!(cache.get(tokens.last().unwrap().as_bytes(), 100).is_some());
+        // One inserted twice in a row (a client's second request) is always there.
+        let last = tokens.last().unwrap();
+        cache.insert(last, &claims("a", 200), 100);
+        assert!(cache.get(last.as_bytes(), 100).is_some());
+    }
+
+    fn tokens(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("h.p.{i:016}{}", "s".repeat(27))).collect()
+    }
+
+    #[test]
+    fn a_full_shard_admits_a_token_at_its_second_miss() {
+        let cache = TokenCache::new(2 * SHARDS, 0).unwrap(); // two entries per shard
+        let all = tokens(0..500);
+        let shard_of = |t: &String| (cache.key(t.as_bytes()).unwrap() >> 40) as usize & (SHARDS - 1);
+        let same: Vec<&String> = all.iter().filter(|t| shard_of(t) == shard_of(&all[0])).collect();
+        cache.insert(same[0], &claims("a", 1_000), 100);
+        cache.insert(same[1], &claims("b", 1_000), 100);
+        cache.insert(same[2], &claims("c", 1_000), 100);
+        assert_eq!(cache.get(same[2].as_bytes(), 100), None, "not at its first miss");
+        assert!(cache.get(same[0].as_bytes(), 100).is_some());
+        assert!(cache.get(same[1].as_bytes(), 100).is_some());
+        cache.insert(same[2], &claims("c", 1_000), 100);
+        assert_eq!(cache.get(same[2].as_bytes(), 100), Some(claims("c", 1_000)));
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn tokens_seen_once_do_not_push_out_the_ones_in_use() {
+        // Far more clients than the capacity, each sending one request: before the
+        // doorkeeper each of them evicted an entry (about a third of the cache survived
+        // a capacity's worth of them).
+        let cache = TokenCache::new(4096, 0).unwrap();
+        let in_use = tokens(0..4096);
+        for token in &in_use {
+            cache.insert(token, &claims("in use", 1_000), 100);
+            cache.insert(token, &claims("in use", 1_000), 100);
+        }
+        let cached = |cache: &TokenCache| {
+            in_use
+                .iter()
+                .filter(|t| cache.get(t.as_bytes(), 100).is_some())
+                .count()
+        };
+        let before = cached(&cache);
+        for token in &tokens(10_000..14_096) {
+            cache.insert(token, &claims("once", 1_000), 100);
+        }
+        let after = cached(&cache);
+        assert!(after * 4 >= before * 3, "{after} of {before} tokens in use left");
     }
 
     #[test]

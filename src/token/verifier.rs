@@ -138,7 +138,9 @@ const ENDS_PLAIN_STRING: [bool; 256] = {
 
 /// A JSON string body up to its closing quote (consumed), if it needs no unescaping.
 fn plain_string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let end = rest.iter().position(|&b| ENDS_PLAIN_STRING.get(usize::from(b)) != Some(&false))?;
+    let end = rest
+        .iter()
+        .position(|&b| ENDS_PLAIN_STRING.get(usize::from(b)) != Some(&false))?;
     let (text, after) = rest.split_at_checked(end)?;
     *rest = after.strip_prefix(b"\"")?;
     Some(text)
