@@ -11,7 +11,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`app`] | assembling the routes, the guard and the background cleanup; serving. Imported only by the binary and the tests |
-//! | [`flussonic::handler`], [`management`]'s handlers, [`ops::health`], [`ops::metrics`], [`ops::cleanup`] | the endpoints and the background task |
+//! | [`flussonic::handler`], [`management`]'s handlers, [`ops::health`], [`ops::metrics`], [`ops::cleanup`], [`ops::import_python`] | the endpoints, the background task, and the `import-python` command |
 //! | [`state`] | what every handler shares: it imports no handler, so the handlers can import it |
 //! | [`flussonic::decision`] (with [`flussonic::request`], [`flussonic::rules`]), [`ops::metrics::recorder`], [`management::api_key`] | the protocol's decision, what is counted, the management key |
 //! | [`db`] | the SQLite files, their writer threads and queries; imports only itself and the leaves |
