@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{base64url, hmac_sha256::HmacSha256};
 use crate::{
     crypto::constant_time_eq_bytes,
-    token::{Claims, TokenError, TokenType},
+    token::{Claims, TokenError, TokenType, signature_dot},
 };
 
 /// The claims the fast path understands. Any other claim sends the token to the general path.
@@ -56,13 +56,12 @@ pub(crate) enum Fast {
 /// which base64 refuses before anything else is checked, so it goes to the general path,
 /// which splits it its own way. Returns (header, message, payload, signature).
 pub(crate) fn split(token: &str) -> Option<(&str, &str, &str, &str)> {
-    // An HS256 signature is 43 characters: its dot is looked for there before the whole
-    // signature is scanned. (Another dot after it makes a signature base64 refuses,
-    // whichever dot is taken: the general path then decides.)
-    let at = token.len().checked_sub(SIGNATURE_LEN + 1);
-    let (message, signature) = match at.map(|at| (at, token.as_bytes().get(at))) {
-        Some((at, Some(b'.'))) => (token.get(..at)?, token.get(at.checked_add(1)?..)?),
-        _ => token.rsplit_once('.')?,
+    // The dot is looked for where HS256 puts it before the signature is scanned. (Another
+    // dot after it makes a signature base64 refuses, whichever dot is taken: the general
+    // path then decides.)
+    let (message, signature) = match signature_dot(token.as_bytes()) {
+        Some(at) => (token.get(..at)?, token.get(at.checked_add(1)?..)?),
+        None => token.rsplit_once('.')?,
     };
     let (header, payload) = message.split_once('.')?;
     Some((header, message, payload, signature))
@@ -184,9 +183,6 @@ fn short_integer(digits: &[u8]) -> u64 {
         .iter()
         .fold(0, |value, &d| value * 10 + u64::from(d - b'0'))
 }
-
-/// The length of an HS256 signature in base64url: 32 bytes, unpadded.
-const SIGNATURE_LEN: usize = 43;
 
 /// Payloads up to this size are decoded on the stack.
 const STACK_PAYLOAD: usize = 320;
