@@ -20,8 +20,9 @@ pub(crate) struct PathPattern {
     /// As written, for `Debug`.
     source: String,
     segments: Vec<Segment>,
-    /// No `*` or `**` (most patterns: `/api`, `/admin/users`), decided once here.
-    literal_only: bool,
+    /// How many segments come before the first `*` or `**` (all of them in most
+    /// patterns: `/api`, `/admin/users`). These sit at fixed positions of the path.
+    fixed: usize,
 }
 
 impl PathPattern {
@@ -61,7 +62,10 @@ impl PathPattern {
         }
         Ok(Self {
             source: pattern.to_owned(),
-            literal_only: segments.iter().all(|s| matches!(s, Segment::Literal(_))),
+            fixed: segments
+                .iter()
+                .take_while(|s| matches!(s, Segment::Literal(_)))
+                .count(),
             segments,
         })
     }
@@ -73,16 +77,21 @@ impl PathPattern {
 
     /// Whether this pattern matches a prefix of `path` (a reading's segments).
     pub(crate) fn matches(&self, path: &[&str]) -> bool {
-        if self.literal_only {
-            // No positions to track: compare the leading segments directly.
-            return self.segments.len() <= path.len()
-                && self
-                    .segments
-                    .iter()
-                    .zip(path)
-                    .all(|(s, p)| matches!(s, Segment::Literal(lit) if lit.eq_ignore_ascii_case(p)));
+        // Most paths are told apart by the fixed segments, without the position-set walk.
+        let (fixed, wild) = self.segments.split_at(self.fixed.min(self.segments.len()));
+        let fixed_match = fixed.len() <= path.len()
+            && fixed
+                .iter()
+                .zip(path)
+                .all(|(s, p)| matches!(s, Segment::Literal(lit) if lit.eq_ignore_ascii_case(p)));
+        if !fixed_match {
+            return false;
         }
-        matches_prefix(&self.segments, &Segments(path))
+        match path.get(fixed.len()..) {
+            _ if wild.is_empty() => true,
+            Some(rest) => matches_prefix(wild, &Segments(rest)),
+            None => false,
+        }
     }
 }
 
