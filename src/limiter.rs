@@ -186,6 +186,11 @@ pub(crate) struct FailureLimiter {
     limit: FailureLimit,
     tables: Mutex<Tables>,
     overflowed: AtomicU64,
+    /// When the last lockout to end ends, in nanoseconds after `created` (0: none yet).
+    /// Until then nobody can be locked out, and `check` answers without the clock or the
+    /// lock: a master-level request would otherwise take one global mutex.
+    lockouts_end: AtomicU64,
+    created: Instant,
 }
 
 /// The key an address is counted under: IPv4 as is, IPv6 by its /64 prefix.
@@ -217,7 +222,15 @@ impl FailureLimiter {
                 everyone_else: Entry::new(Instant::now()),
             }),
             overflowed: AtomicU64::new(0),
+            lockouts_end: AtomicU64::new(0),
+            created: Instant::now(),
         }
+    }
+
+    /// `at` in nanoseconds after `created`, at least 1 (0 means no lockout).
+    fn offset(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.created).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -228,7 +241,15 @@ impl FailureLimiter {
     /// `Err(retry_after)` while the address is locked out: its own entry or, for an
     /// address without one, the overflow that would count it.
     pub(crate) fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let end = self.lockouts_end.load(Ordering::Acquire);
+        if end == 0 {
+            return Ok(());
+        }
         let now = Instant::now();
+        // `locked` needs `until > now`; every lockout's `until` is at most `end`.
+        if self.offset(now) >= end {
+            return Ok(());
+        }
         let tables = self.tables();
         let key = bucket(ip);
         let locked = match tables.addresses.entries.get(&key) {
@@ -245,6 +266,17 @@ impl FailureLimiter {
     /// (or its overflow) out.
     pub(crate) fn record_failure(&self, ip: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
+        let counted = self.count_failure(ip, now);
+        if let Err(lockout) = counted {
+            // Rounded up a nanosecond, so `check`'s fast path never ends a lockout early.
+            let until = now.checked_add(lockout).unwrap_or(now);
+            let end = self.offset(until).saturating_add(1);
+            self.lockouts_end.fetch_max(end, Ordering::Release);
+        }
+        counted
+    }
+
+    fn count_failure(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let limit = &self.limit;
         let mut tables = self.tables();
         let tables = &mut *tables;
@@ -323,6 +355,24 @@ mod tests {
         let retry = l.check(a).unwrap_err();
         assert!(retry <= Duration::from_secs(300) && retry > Duration::from_secs(290));
         assert!(l.check(b).is_ok());
+    }
+
+    #[test]
+    fn a_lockout_holds_until_it_ends_and_a_later_one_holds_again() {
+        let l = FailureLimiter::new(FailureLimit {
+            max_failures: 1,
+            window: Duration::from_secs(60),
+            lockout: Duration::from_millis(200),
+            max_tracked: 10,
+        });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(l.check(a).is_ok());
+        assert!(l.record_failure(a).is_err());
+        assert!(l.check(a).is_err());
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(l.check(a).is_ok());
+        assert!(l.record_failure(a).is_err());
+        assert!(l.check(a).is_err());
     }
 
     #[test]
