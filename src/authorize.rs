@@ -20,7 +20,7 @@ use crate::{
     error::{AuthError, StoreError},
     paths::Level,
     state::Shared,
-    token::{Claims, TokenType, now_secs},
+    token::{Claims, TokenType, cache::Lookup, now_secs},
 };
 
 /// Leave to call the inner service, with the claims of the access token that earned it.
@@ -237,15 +237,17 @@ pub(crate) fn check_master(shared: &Shared, headers: &HeaderMap, ip: Option<IpAd
 pub(crate) fn verify_access_token(shared: &Shared, token: &[u8]) -> Result<Claims, AuthError> {
     let cache = shared.token_cache.as_ref();
     let now = now_secs();
-    if let Some(claims) = cache.and_then(|cache| cache.get(token, now)) {
-        return Ok(claims);
-    }
+    let offer = match cache.map(|cache| cache.lookup(token, now)) {
+        Some(Lookup::Hit(claims)) => return Ok(claims),
+        Some(Lookup::Miss) => true,
+        Some(Lookup::Skipped) | None => false,
+    };
     let token = std::str::from_utf8(token).map_err(|_| AuthError::InvalidAccessToken)?;
     let claims = shared
         .codec
         .verify(token, TokenType::Access)
         .map_err(AuthError::from_access_token)?;
-    if let Some(cache) = cache {
+    if let Some(cache) = cache.filter(|_| offer) {
         cache.insert(token, &claims, now);
     }
     Ok(claims)

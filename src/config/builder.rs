@@ -424,7 +424,10 @@ impl FastAuthBuilder {
     /// `0` turns the cache off). A remembered token is found only by the whole token,
     /// compared in constant time, and only accepted tokens are remembered, so guesses
     /// cannot fill the cache. It is still checked for expiry on every request and, in
-    /// stored mode, against the store, so a revoked token is refused at once.
+    /// stored mode, against the store, so a revoked token is refused at once. With far
+    /// more live tokens than the capacity, the cache mostly misses: it then looks up only
+    /// one request in 64, and resumes when those hit, so it never costs much more than no
+    /// cache (BENCHMARKS.md, "As the number of live tokens grows").
     pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
         self.code.token_cache_capacity = Some(capacity);
         self

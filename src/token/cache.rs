@@ -24,13 +24,21 @@
 //! entry per request and cost more than no cache at all (BENCHMARKS.md, "As the number
 //! of live tokens grows"), while a client that keeps sending requests still gets in at
 //! its second.
+//!
+//! Beyond the doorkeeper, a full cache whose lookups rarely hit (under one in eight)
+//! stops looking tokens up: with far more live tokens than the capacity, a lookup that
+//! almost always misses costs more than it saves (its probe, and the insert that follows).
+//! It decides before reading the token, so a skipped lookup costs a thread-local count
+//! and one load. One request in 64 on each thread still looks up and inserts,
+//! measures the hit rate, and turns the lookups back on when hits return.
 
 use std::{
+    cell::Cell,
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
     sync::{
         RwLock,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed},
     },
 };
 
@@ -42,6 +50,12 @@ use crate::{
 /// Shards: a power of two.
 const SHARDS: usize = 16;
 
+/// One lookup in this many on each thread always looks up, and counts for the hit rate.
+const SAMPLE_EVERY: u8 = 64;
+
+/// The cache decides whether to skip lookups after this many sampled ones.
+const SAMPLES_PER_DECISION: u32 = 64;
+
 /// Longer tokens are verified every time: bounds the cache's memory at about
 /// `capacity × 1.5 KiB`. fastauth's own access tokens are about 250 bytes.
 const MAX_CACHED_TOKEN_LEN: usize = 1024;
@@ -52,6 +66,10 @@ pub(crate) struct TokenCache {
     per_shard: usize,
     seeds: [u64; 2],
     leeway: u64,
+    /// Lookups other than sampled ones are skipped (the cache is full and rarely hits).
+    skipping: AtomicBool,
+    sampled: AtomicU32,
+    sampled_hits: AtomicU32,
 }
 
 /// A shard, and what decides without its lock whether a miss is worth inserting.
@@ -67,6 +85,29 @@ struct Slot {
     /// token seen for the first time passes for a second sighting about one time in eight.
     seen: Box<[AtomicU64]>,
     marks: AtomicUsize,
+}
+
+/// What a lookup found.
+pub(crate) enum Lookup {
+    Hit(Claims),
+    /// Verify, then offer the token to [`TokenCache::insert`].
+    Miss,
+    /// Not looked up (see the module docs): verify, and do not insert.
+    Skipped,
+}
+
+thread_local! {
+    static LOOKUPS: Cell<u8> = const { Cell::new(0) };
+}
+
+/// Whether this thread's lookup is one of the sampled ones: a thread-local count, so
+/// sampling writes no shared memory.
+fn sampled() -> bool {
+    LOOKUPS.with(|lookups| {
+        let n = lookups.get().wrapping_add(1);
+        lookups.set(n);
+        n % SAMPLE_EVERY == 0
+    })
 }
 
 #[derive(Default)]
@@ -102,16 +143,54 @@ impl TokenCache {
             per_shard,
             seeds: rand::random(),
             leeway,
+            skipping: AtomicBool::new(false),
+            sampled: AtomicU32::new(0),
+            sampled_hits: AtomicU32::new(0),
         })
     }
 
-    /// The claims of `token` if it was verified before and has not expired at `now`
-    /// (seconds since the Unix epoch).
-    pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Claims> {
-        let key = self.key(token)?;
+    /// Looks `token` up at `now` (seconds since the Unix epoch): its claims if it was
+    /// verified before and has not expired.
+    pub(crate) fn lookup(&self, token: &[u8], now: u64) -> Lookup {
+        let sampled = sampled();
+        // Before the token is read: when its bytes are not in the CPU cache, reading the
+        // signature first was the skipped lookup's main cost.
+        if !sampled && self.skipping.load(Relaxed) {
+            return Lookup::Skipped;
+        }
+        // A token without a key is never inserted either.
+        let Some((key, slot)) = self.key(token).and_then(|key| Some((key, self.shard(key)?))) else {
+            return Lookup::Skipped;
+        };
+        let found = self.find(slot, key, token, now);
+        if sampled {
+            self.count_sample(slot, found.is_some());
+        }
+        found.map_or(Lookup::Miss, Lookup::Hit)
+    }
+
+    /// Counts a sampled lookup; every `SAMPLES_PER_DECISION` of them, decides whether
+    /// lookups are skipped until the next decision. Shards fill alike, so the sampled
+    /// one's fill stands for all. (Counts that lose an update to a race only move a
+    /// decision a little.)
+    fn count_sample(&self, slot: &Slot, hit: bool) {
+        if hit {
+            self.sampled_hits.fetch_add(1, Relaxed);
+        }
+        let sampled = self.sampled.fetch_add(1, Relaxed).saturating_add(1);
+        if sampled >= SAMPLES_PER_DECISION {
+            let hits = self.sampled_hits.swap(0, Relaxed);
+            self.sampled.store(0, Relaxed);
+            let rarely_hits = hits.saturating_mul(8) < sampled;
+            self.skipping
+                .store(slot.full.load(Relaxed) && rarely_hits, Relaxed);
+        }
+    }
+
+    fn find(&self, slot: &Slot, key: u64, token: &[u8], now: u64) -> Option<Claims> {
         // A poisoned lock only means another thread panicked while holding it; the map
         // itself is never left half-updated by the code below.
-        let shard = self.shard(key)?.shard.read().unwrap_or_else(|e| e.into_inner());
+        let shard = slot.shard.read().unwrap_or_else(|e| e.into_inner());
         let entry = shard.entries.get(&key)?;
         if !constant_time_eq_bytes(entry.token.as_bytes(), token)
             || entry.claims.expires_at() < now.saturating_sub(self.leeway)
@@ -119,6 +198,13 @@ impl TokenCache {
             return None;
         }
         Some(entry.claims.clone())
+    }
+
+    /// The claims of `token`, looked up whether or not lookups are being skipped.
+    #[cfg(test)]
+    fn get(&self, token: &[u8], now: u64) -> Option<Claims> {
+        let key = self.key(token)?;
+        self.find(self.shard(key)?, key, token, now)
     }
 
     /// Remembers that `token` verified to `claims`.
@@ -342,6 +428,48 @@ mod tests {
         cache.insert(same[2], &claims("c", 1_000), 100);
         assert_eq!(cache.get(same[2].as_bytes(), 100), Some(claims("c", 1_000)));
         assert_eq!(cache.len(), 2);
+    }
+
+    /// Sends each token through the cache as the layer does; counts what happened.
+    fn send<'a>(cache: &TokenCache, tokens: impl IntoIterator<Item = &'a String>) -> [usize; 3] {
+        let mut counts = [0; 3];
+        for token in tokens {
+            match cache.lookup(token.as_bytes(), 100) {
+                Lookup::Hit(_) => counts[0] += 1,
+                Lookup::Miss => {
+                    counts[1] += 1;
+                    cache.insert(token, &claims("a", 1_000), 100);
+                }
+                Lookup::Skipped => counts[2] += 1,
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn a_full_cache_that_rarely_hits_skips_lookups_until_hits_return() {
+        // Two entries a shard and a stream of tokens each sent once: lookups only miss.
+        let cache = TokenCache::new(2 * SHARDS, 0).unwrap();
+        let fresh = tokens(0..40_000);
+        let [hits, _, skipped] = send(&cache, &fresh);
+        assert!(hits < 100, "{hits} hits");
+        // Skipped from about the 4,096th lookup (64 sampled) on.
+        assert!(skipped > 30_000, "{skipped} of 40,000 skipped");
+        // Then one client sends one token again and again: its sampled lookups get it
+        // admitted and hit, and lookups resume.
+        let hot = std::iter::repeat_n(&fresh[7], 20_000);
+        let [_, _, skipped] = send(&cache, hot.clone());
+        assert!(skipped > 0, "lookups were being skipped");
+        let [hits, misses, skipped] = send(&cache, hot.take(1_000));
+        assert_eq!((hits, misses, skipped), (1_000, 0, 0));
+    }
+
+    #[test]
+    fn a_cache_with_room_never_skips_lookups() {
+        let cache = TokenCache::new(1 << 16, 0).unwrap();
+        let fresh = tokens(0..40_000);
+        assert_eq!(send(&cache, &fresh), [0, 40_000, 0]);
+        assert_eq!(send(&cache, &fresh), [40_000, 0, 0]);
     }
 
     #[test]
