@@ -237,18 +237,18 @@ pub(crate) fn check_master(shared: &Shared, headers: &HeaderMap, ip: Option<IpAd
 pub(crate) fn verify_access_token(shared: &Shared, token: &[u8]) -> Result<Claims, AuthError> {
     let cache = shared.token_cache.as_ref();
     let now = now_secs();
-    let offer = match cache.map(|cache| cache.lookup(token, now)) {
+    let miss = match cache.map(|cache| cache.lookup(token, now)) {
         Some(Lookup::Hit(claims)) => return Ok(claims),
-        Some(Lookup::Miss) => true,
-        Some(Lookup::Skipped) | None => false,
+        Some(Lookup::Miss(sample)) => Some(sample),
+        Some(Lookup::Skipped) | None => None,
     };
     let token = std::str::from_utf8(token).map_err(|_| AuthError::InvalidAccessToken)?;
     let claims = shared
         .codec
         .verify(token, TokenType::Access)
         .map_err(AuthError::from_access_token)?;
-    if let Some(cache) = cache.filter(|_| offer) {
-        cache.insert(token, &claims, now);
+    if let (Some(cache), Some(sample)) = (cache, miss) {
+        cache.insert_verified(sample, token, &claims, now);
     }
     Ok(claims)
 }

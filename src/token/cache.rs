@@ -30,7 +30,8 @@
 //! almost always misses costs more than it saves (its probe, and the insert that follows).
 //! It decides before reading the token, so a skipped lookup costs a thread-local count
 //! and one load. One request in 64 on each thread still looks up and inserts,
-//! measures the hit rate, and turns the lookups back on when hits return.
+//! measures the hit rate, and turns the lookups back on when hits return. Only tokens
+//! that verify count as misses: a flood of forged tokens cannot turn the cache off.
 
 use std::{
     cell::Cell,
@@ -90,11 +91,16 @@ struct Slot {
 /// What a lookup found.
 pub(crate) enum Lookup {
     Hit(Claims),
-    /// Verify, then offer the token to [`TokenCache::insert`].
-    Miss,
+    /// Verify, then hand the token to [`TokenCache::insert_verified`].
+    Miss(Sample),
     /// Not looked up (see the module docs): verify, and do not insert.
     Skipped,
 }
+
+/// Whether a miss was a sampled lookup. It counts for the hit rate only once its token
+/// verified: refused tokens never count, so forging them cannot turn lookups off.
+#[must_use]
+pub(crate) struct Sample(bool);
 
 thread_local! {
     static LOOKUPS: Cell<u8> = const { Cell::new(0) };
@@ -162,18 +168,29 @@ impl TokenCache {
         let Some((key, slot)) = self.key(token).and_then(|key| Some((key, self.shard(key)?))) else {
             return Lookup::Skipped;
         };
-        let found = self.find(slot, key, token, now);
-        if sampled {
-            self.count_sample(slot, found.is_some());
+        match self.find(slot, key, token, now) {
+            Some(claims) => {
+                if sampled {
+                    self.count_sample(true);
+                }
+                Lookup::Hit(claims)
+            }
+            None => Lookup::Miss(Sample(sampled)),
         }
-        found.map_or(Lookup::Miss, Lookup::Hit)
+    }
+
+    /// Remembers a token that missed and then verified to `claims`.
+    pub(crate) fn insert_verified(&self, sample: Sample, token: &str, claims: &Claims, now: u64) {
+        if sample.0 {
+            self.count_sample(false);
+        }
+        self.insert(token, claims, now);
     }
 
     /// Counts a sampled lookup; every `SAMPLES_PER_DECISION` of them, decides whether
-    /// lookups are skipped until the next decision. Shards fill alike, so the sampled
-    /// one's fill stands for all. (Counts that lose an update to a race only move a
-    /// decision a little.)
-    fn count_sample(&self, slot: &Slot, hit: bool) {
+    /// lookups are skipped until the next decision. (Counts that lose an update to a
+    /// race only move a decision a little.)
+    fn count_sample(&self, hit: bool) {
         if hit {
             self.sampled_hits.fetch_add(1, Relaxed);
         }
@@ -182,8 +199,8 @@ impl TokenCache {
             let hits = self.sampled_hits.swap(0, Relaxed);
             self.sampled.store(0, Relaxed);
             let rarely_hits = hits.saturating_mul(8) < sampled;
-            self.skipping
-                .store(slot.full.load(Relaxed) && rarely_hits, Relaxed);
+            let full = self.shards.iter().any(|slot| slot.full.load(Relaxed));
+            self.skipping.store(full && rarely_hits, Relaxed);
         }
     }
 
@@ -208,7 +225,7 @@ impl TokenCache {
     }
 
     /// Remembers that `token` verified to `claims`.
-    pub(crate) fn insert(&self, token: &str, claims: &Claims, now: u64) {
+    fn insert(&self, token: &str, claims: &Claims, now: u64) {
         let Some(key) = self.key(token.as_bytes()) else {
             return;
         };
@@ -436,9 +453,9 @@ mod tests {
         for token in tokens {
             match cache.lookup(token.as_bytes(), 100) {
                 Lookup::Hit(_) => counts[0] += 1,
-                Lookup::Miss => {
+                Lookup::Miss(sample) => {
                     counts[1] += 1;
-                    cache.insert(token, &claims("a", 1_000), 100);
+                    cache.insert_verified(sample, token, &claims("a", 1_000), 100);
                 }
                 Lookup::Skipped => counts[2] += 1,
             }
@@ -462,6 +479,21 @@ mod tests {
         assert!(skipped > 0, "lookups were being skipped");
         let [hits, misses, skipped] = send(&cache, hot.take(1_000));
         assert_eq!((hits, misses, skipped), (1_000, 0, 0));
+    }
+
+    #[test]
+    fn forged_tokens_do_not_turn_lookups_off() {
+        let cache = TokenCache::new(2 * SHARDS, 0).unwrap();
+        let in_use = tokens(0..200);
+        send(&cache, &in_use);
+        send(&cache, &in_use);
+        // Lookups that miss and never verify (nothing is inserted): all looked up.
+        let forged = tokens(1_000..41_000);
+        let skipped = forged
+            .iter()
+            .filter(|t| matches!(cache.lookup(t.as_bytes(), 100), Lookup::Skipped))
+            .count();
+        assert_eq!(skipped, 0);
     }
 
     #[test]
