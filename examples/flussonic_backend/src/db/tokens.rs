@@ -234,30 +234,8 @@ pub fn update(
             "valid_until must be later than valid_from".to_owned(),
         )));
     }
-    conn.prepare_cached(
-        "UPDATE tokens SET token = ?2, user_id = ?3, status = ?4, max_sessions = ?5, valid_from = ?6,
-                valid_until = ?7, allowed_ips = ?8, allowed_streams = ?9, meta = ?10, updated_at = ?11
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        token.token,
-        token.user_id,
-        token.status,
-        token.max_sessions,
-        token.valid_from,
-        token.valid_until,
-        json_text(&token.allowed_ips),
-        json_text(&token.allowed_streams),
-        token.meta.as_ref().map(Value::to_string),
-        now,
-    ])?;
-    // A new user id moves the token's open sessions along, so the limit stays right.
-    if patch.user_id.is_some() {
-        conn.prepare_cached("UPDATE active_sessions SET user_id = ?2 WHERE token_id = ?1")?
-            .execute(params![id, token.user_id])?;
-    }
     token.updated_at = now.to_owned();
+    overwrite(conn, id, &token)?;
     Ok(Ok(token))
 }
 
@@ -387,7 +365,8 @@ pub fn insert_exact(conn: &Connection, token: &Token, keep_id: bool) -> rusqlite
 }
 
 /// Replaces every field of token `id` but its id with those of `token`, timestamps
-/// included (an import); the token's open sessions follow a new user id.
+/// included (an update, or an import); the token's open sessions follow a new user id,
+/// so the per-user limit stays right.
 pub fn overwrite(conn: &Connection, id: i64, token: &Token) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE tokens SET token = ?2, user_id = ?3, status = ?4, max_sessions = ?5, valid_from = ?6,
