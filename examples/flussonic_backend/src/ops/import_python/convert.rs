@@ -51,47 +51,25 @@ pub fn token(row: &PythonToken, local_offset: UtcOffset) -> Result<Token, Vec<St
              and the API keeps none"
         ));
     }
-    match (
-        id,
-        token,
-        user_id,
-        status,
-        max_sessions,
-        valid_from,
-        valid_until,
-        allowed_ips,
-        allowed_streams,
-        meta,
-        created_at,
-        updated_at,
-    ) {
-        (
-            Some(id),
-            Some(token),
-            Some(user_id),
-            Some(status),
-            Some(max_sessions),
-            Some(valid_from),
-            Some(valid_until),
-            Some(allowed_ips),
-            Some(allowed_streams),
-            Some(meta),
-            Some(created_at),
-            Some(updated_at),
-        ) if problems.is_empty() => Ok(Token {
-            id,
-            token,
-            user_id,
-            status,
-            max_sessions,
-            valid_from,
-            valid_until,
-            allowed_ips,
-            allowed_streams,
-            meta,
-            created_at,
-            updated_at,
-        }),
+    // Every column read, or the row is refused with what was wrong.
+    let complete = (|| {
+        Some(Token {
+            id: id?,
+            token: token?,
+            user_id: user_id?,
+            status: status?,
+            max_sessions: max_sessions?,
+            valid_from: valid_from?,
+            valid_until: valid_until?,
+            allowed_ips: allowed_ips?,
+            allowed_streams: allowed_streams?,
+            meta: meta?,
+            created_at: created_at?,
+            updated_at: updated_at?,
+        })
+    })();
+    match complete {
+        Some(token) if problems.is_empty() => Ok(token),
         _ => Err(problems),
     }
 }
