@@ -84,14 +84,11 @@ impl PathPattern {
                 .iter()
                 .zip(path)
                 .all(|(s, p)| matches!(s, Segment::Literal(lit) if lit.eq_ignore_ascii_case(p)));
-        if !fixed_match {
-            return false;
+        if !fixed_match || wild.is_empty() {
+            return fixed_match;
         }
-        match path.get(fixed.len()..) {
-            _ if wild.is_empty() => true,
-            Some(rest) => matches_prefix(wild, &Segments(rest)),
-            None => false,
-        }
+        path.get(fixed.len()..)
+            .is_some_and(|rest| matches_prefix(wild, &Segments(rest)))
     }
 }
 
