@@ -134,9 +134,15 @@ pub(crate) fn decide(
                 log_accepted(claims.client_id(), "signature");
                 return Decision::Grant(Grant { claims: Some(claims) });
             };
-            // Verified, so UTF-8; checked again only because the cache compared bytes.
-            let Ok(token) = std::str::from_utf8(&token) else {
-                return refuse(Refusal::new(AuthError::InvalidAccessToken, level));
+            // The store takes a `str`. Claims from the cache carry the token their hit
+            // compared equal; otherwise the token verified, so it is UTF-8, checked
+            // again only because the request has it as bytes.
+            let token = match claims.carried_token() {
+                Some(carried) => carried,
+                None => match std::str::from_utf8(&token) {
+                    Ok(token) => token,
+                    Err(_) => return refuse(Refusal::new(AuthError::InvalidAccessToken, level)),
+                },
             };
             match store.is_current_now(claims.client_id(), token) {
                 Some(true) => {
@@ -144,11 +150,14 @@ pub(crate) fn decide(
                     Decision::Grant(Grant { claims: Some(claims) })
                 }
                 Some(false) => refuse(Refusal::new(AuthError::RevokedAccessToken, level)),
-                None => Decision::AskStore(StoreCheck {
-                    shared: shared.clone(),
-                    claims,
-                    token: token.to_owned(),
-                }),
+                None => {
+                    let token = token.to_owned();
+                    Decision::AskStore(StoreCheck {
+                        shared: shared.clone(),
+                        claims,
+                        token,
+                    })
+                }
             }
         }
     }
@@ -245,7 +254,7 @@ pub(crate) fn verify_access_token(shared: &Shared, token: &[u8]) -> Result<Claim
     let token = std::str::from_utf8(token).map_err(|_| AuthError::InvalidAccessToken)?;
     let claims = shared
         .codec
-        .verify(token, TokenType::Access)
+        .verify_at(token, TokenType::Access, now)
         .map_err(AuthError::from_access_token)?;
     if let (Some(cache), Some(sample)) = (cache, miss) {
         cache.insert_verified(sample, token, &claims, now);

@@ -37,6 +37,7 @@ pin_project! {
 }
 
 /// Calls the inner service: only with a [`Grant`], whose claims go into the request.
+#[inline]
 fn call_granted<S, ReqBody>(service: &mut S, grant: Grant, mut request: Request<ReqBody>) -> S::Future
 where
     S: Service<Request<ReqBody>>,

@@ -32,6 +32,7 @@ pub(crate) mod cache;
 pub(crate) mod codec;
 mod hmac_sha256;
 pub(crate) mod keys;
+mod payload;
 mod verifier;
 
 use std::{
@@ -86,12 +87,15 @@ impl fmt::Display for TokenType {
 /// handlers find them (with the `axum` feature, as an extractor).
 ///
 /// Cheap to clone: the claims are shared, not copied.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Claims {
-    /// `client_id`, then `jti` when there is one: one allocation for both, as a
+    /// `client_id`, then `jti` when there is one, then, for claims the token cache
+    /// holds, the token they were verified from: one allocation for all, as a
     /// verification on every request makes one `Claims`.
     text: Arc<str>,
     client_id_len: usize,
+    /// Where `jti` ends (`client_id_len` without one) and the carried token begins.
+    token_id_end: usize,
     has_token_id: bool,
     token_type: TokenType,
     exp: u64,
@@ -150,6 +154,7 @@ impl Claims {
             // Too long to join on the stack.
             text: Arc::from([client_id, token_id.unwrap_or_default()].concat()),
             client_id_len: client_id.len(),
+            token_id_end: client_id.len().saturating_add(token_id.map_or(0, str::len)),
             has_token_id: token_id.is_some(),
             token_type,
             exp,
@@ -180,6 +185,7 @@ impl Claims {
         Some(Self {
             text: Arc::from(joined),
             client_id_len: client_id.len(),
+            token_id_end: joined.len(),
             has_token_id: token_id.is_some(),
             token_type,
             exp,
@@ -210,10 +216,49 @@ impl Claims {
 
     /// `jti`: the token's random id, when it has one (fastauth-api's tokens have none).
     pub fn token_id(&self) -> Option<&str> {
-        self.has_token_id
-            .then(|| self.text.get(self.client_id_len..).unwrap_or_default())
+        self.has_token_id.then(|| {
+            self.text
+                .get(self.client_id_len..self.token_id_end)
+                .unwrap_or_default()
+        })
+    }
+
+    /// These claims, carrying `token`, the access token they were verified from: what
+    /// the token cache keeps, so that a hit hands the layer the token as a `str` (the
+    /// store's lookup takes one) without checking the request's bytes for UTF-8 again.
+    pub(crate) fn carrying(&self, token: &str) -> Self {
+        let before = self.text.get(..self.token_id_end).unwrap_or_default();
+        Self {
+            text: Arc::from([before, token].concat()),
+            client_id_len: self.client_id_len,
+            token_id_end: self.token_id_end,
+            has_token_id: self.has_token_id,
+            token_type: self.token_type,
+            exp: self.exp,
+            iat: self.iat,
+        }
+    }
+
+    /// The token these claims carry (see [`Claims::carrying`]), if any.
+    pub(crate) fn carried_token(&self) -> Option<&str> {
+        self.text
+            .get(self.token_id_end..)
+            .filter(|token| !token.is_empty())
     }
 }
+
+/// Claims are equal when what the token says is: a carried token is not a claim.
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.client_id() == other.client_id()
+            && self.token_id() == other.token_id()
+            && self.token_type == other.token_type
+            && self.exp == other.exp
+            && self.iat == other.iat
+    }
+}
+
+impl Eq for Claims {}
 
 impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -346,6 +391,36 @@ pub(crate) fn random_client_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carried_token_is_neither_a_claim_nor_shown() {
+        for jti in [None, Some("id-1")] {
+            let claims = Claims::from_parts("client", TokenType::Access, 200, 100, jti);
+            assert_eq!(claims.carried_token(), None);
+            let carrying = claims.carrying("h.p.s");
+            assert_eq!(carrying.carried_token(), Some("h.p.s"));
+            assert_eq!(carrying.client_id(), "client");
+            assert_eq!(carrying.token_id(), jti);
+            assert_eq!(carrying, claims);
+            assert_eq!(format!("{carrying:?}"), format!("{claims:?}"));
+            assert_eq!(
+                serde_json::to_string(&carrying).unwrap(),
+                serde_json::to_string(&claims).unwrap()
+            );
+        }
+        // Too long to join on the stack: the other constructor.
+        let long = "c".repeat(250);
+        let claims = Claims::from_parts(&long, TokenType::Access, 200, 100, Some("id-2"));
+        let carrying = claims.carrying("h.p.s");
+        assert_eq!(
+            (
+                carrying.client_id(),
+                carrying.token_id(),
+                carrying.carried_token()
+            ),
+            (&long[..], Some("id-2"), Some("h.p.s"))
+        );
+    }
 
     #[test]
     fn random_client_ids_are_uuid_v4() {
