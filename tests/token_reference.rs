@@ -34,6 +34,45 @@ fn assert_agree(c: &TokenCodec, reference: &Reference, token: &str) {
     }
 }
 
+/// Every header member jsonwebtoken's `Header` reads (and one it does not), with a value of
+/// every JSON type: a member of the wrong type, or a value `decode` refuses (`"b64": false`,
+/// checked by `decode` but not by `decode_header`), must be refused alike.
+#[test]
+fn every_header_member_with_every_type_of_value_is_judged_as_jsonwebtoken_judges_it() {
+    let auth = auth();
+    let c = fastauth::hooks::codec(&auth);
+    let reference = Reference::new([(None, KEY)], 0);
+    let payload = format!(
+        r#"{{"client_id":"a","type":"access","exp":{},"iat":{}}}"#,
+        now() + 60,
+        now()
+    );
+    let members = [
+        "typ", "cty", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "crit", "enc", "zip", "url",
+        "nonce", "b64", "other",
+    ];
+    let values = [
+        r#""JWT""#,
+        r#""b64""#,
+        "1",
+        "1.5",
+        "true",
+        "false",
+        "null",
+        r#"["b64"]"#,
+        "[]",
+        "{}",
+    ];
+    for member in members {
+        for value in values {
+            let header = format!(r#"{{"alg":"HS256","{member}":{value}}}"#);
+            assert_agree(c, &reference, &hs256(&header, &payload, KEY));
+            let with_type = format!(r#"{{"alg":"HS256","typ":"JWT","{member}":{value}}}"#);
+            assert_agree(c, &reference, &hs256(&with_type, &payload, KEY));
+        }
+    }
+}
+
 #[test]
 fn fast_verifier_agrees_with_jsonwebtoken_on_a_corpus() {
     let auth = auth();

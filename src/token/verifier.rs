@@ -396,6 +396,17 @@ pub(crate) fn verify_general(key: &FastVerifier, token: &str, now: u64) -> Resul
     if header.alg != jsonwebtoken::Algorithm::HS256 {
         return Err(TokenError::UnsupportedAlgorithm);
     }
+    // `decode` checks more of the header than `decode_header` does (since jsonwebtoken
+    // 12): a `b64` must be a boolean, and not `false` (RFC 7797's unencoded payload).
+    // Its `crit` rules need no copy: the header policy refuses every `crit` before this.
+    if header
+        .extras
+        .get::<bool>("b64")
+        .map_err(|_| TokenError::Malformed)?
+        == Some(false)
+    {
+        return Err(TokenError::Malformed);
+    }
     // Split as jsonwebtoken does: the signature after the last dot, the payload after
     // the last dot of what precedes it.
     let (message, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
