@@ -126,35 +126,32 @@ pub(crate) fn decide(
                 Ok(token) => token,
                 Err(error) => return refuse(Refusal::new(error, level)),
             };
-            let claims = match verify_access_token(shared, &token) {
-                Ok(claims) => claims,
+            let verified = match verify_access_token(shared, &token) {
+                Ok(verified) => verified,
                 Err(error) => return refuse(Refusal::new(error, level)),
             };
             let Some(store) = &shared.store else {
+                let claims = verified.claims;
                 log_accepted(claims.client_id(), "signature");
                 return Decision::Grant(Grant { claims: Some(claims) });
             };
-            // The store takes a `str`. Claims from the cache carry the token their hit
-            // compared equal; otherwise the token verified, so it is UTF-8, checked
-            // again only because the request has it as bytes.
-            let token = match claims.carried_token() {
-                Some(carried) => carried,
-                None => match std::str::from_utf8(&token) {
-                    Ok(token) => token,
-                    Err(_) => return refuse(Refusal::new(AuthError::InvalidAccessToken, level)),
-                },
+            let Some(token) = verified.token() else {
+                return refuse(Refusal::new(AuthError::InvalidAccessToken, level));
             };
-            match store.is_current_now(claims.client_id(), token) {
+            let client_id = verified.claims.client_id();
+            match store.is_current_now(client_id, token) {
                 Some(true) => {
-                    log_accepted(claims.client_id(), "store");
-                    Decision::Grant(Grant { claims: Some(claims) })
+                    log_accepted(client_id, "store");
+                    Decision::Grant(Grant {
+                        claims: Some(verified.claims),
+                    })
                 }
                 Some(false) => refuse(Refusal::new(AuthError::RevokedAccessToken, level)),
                 None => {
                     let token = token.to_owned();
                     Decision::AskStore(StoreCheck {
                         shared: shared.clone(),
-                        claims,
+                        claims: verified.claims,
                         token,
                     })
                 }
@@ -241,13 +238,33 @@ pub(crate) fn check_master(shared: &Shared, headers: &HeaderMap, ip: Option<IpAd
     })
 }
 
+/// An access token that verified, and its claims.
+pub(crate) struct Verified<'t> {
+    pub(crate) claims: Claims,
+    /// The request's token as a `str`, when it was verified now; the claims of a cache
+    /// hit carry the token instead (the store's lookup takes a `str`).
+    checked: Option<&'t str>,
+}
+
+impl Verified<'_> {
+    /// The token that verified, as a `str`, without checking its bytes again.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.checked.or_else(|| self.claims.carried_token())
+    }
+}
+
 /// An access token's signature and claims (no store): a token the cache holds is
 /// recognised by its bytes, so only a new one pays for UTF-8 validation and the HMAC.
-pub(crate) fn verify_access_token(shared: &Shared, token: &[u8]) -> Result<Claims, AuthError> {
+pub(crate) fn verify_access_token<'t>(shared: &Shared, token: &'t [u8]) -> Result<Verified<'t>, AuthError> {
     let cache = shared.token_cache.as_ref();
     let now = now_secs();
     let miss = match cache.map(|cache| cache.lookup(token, now)) {
-        Some(Lookup::Hit(claims)) => return Ok(claims),
+        Some(Lookup::Hit(claims)) => {
+            return Ok(Verified {
+                claims,
+                checked: None,
+            });
+        }
         Some(Lookup::Miss(sample)) => Some(sample),
         Some(Lookup::Skipped) | None => None,
     };
@@ -259,13 +276,16 @@ pub(crate) fn verify_access_token(shared: &Shared, token: &[u8]) -> Result<Claim
     if let (Some(cache), Some(sample)) = (cache, miss) {
         cache.insert_verified(sample, token, &claims, now);
     }
-    Ok(claims)
+    Ok(Verified {
+        claims,
+        checked: Some(token),
+    })
 }
 
 /// An access token as the layer checks it: signature and claims and, in stored mode,
 /// that it is its client's current token.
 pub(crate) async fn verify_access(shared: &Shared, token: &str) -> Result<Claims, AuthError> {
-    let claims = verify_access_token(shared, token.as_bytes())?;
+    let claims = verify_access_token(shared, token.as_bytes())?.claims;
     if shared.store.is_some() {
         check_stored(shared, claims.client_id(), token).await?;
     }

@@ -26,5 +26,5 @@ pub fn claims(data: ClaimsData) -> Claims {
 /// The layer's check of an access token's signature and claims (the verified-token cache
 /// included), without the store lookup of stored mode.
 pub fn verify_access_token(auth: &FastAuth, token: &str) -> Result<Claims, crate::AuthError> {
-    crate::authorize::verify_access_token(auth.shared(), token.as_bytes())
+    crate::authorize::verify_access_token(auth.shared(), token.as_bytes()).map(|verified| verified.claims)
 }

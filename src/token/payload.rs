@@ -10,9 +10,6 @@
 
 use super::{Claims, TokenError, TokenType};
 
-/// The longest a `u64` is in decimal.
-const U64_DIGITS: usize = 20;
-
 /// The JSON payload of `claims`.
 pub(crate) fn payload(claims: &Claims) -> Result<Vec<u8>, TokenError> {
     let client_id = claims.client_id();
@@ -49,20 +46,9 @@ fn needs_escape(text: &str) -> bool {
     text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; U64_DIGITS];
-    let mut start = U64_DIGITS;
-    for slot in digits.iter_mut().rev() {
-        // `n % 10` is below 10: the cast keeps it whole.
-        *slot = b'0' | (n % 10) as u8;
-        n /= 10;
-        start = start.saturating_sub(1);
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(start..).unwrap_or_default());
+/// Appends `n` in decimal, with itoa, as serde_json writes integers.
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 #[cfg(test)]
