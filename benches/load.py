@@ -6,8 +6,9 @@ with wrk after a warm-up, repeats the rounds (interleaved, so drift hits every s
 alike; every other round in reverse order), and prints one table of medians. Servers run
 pinned to one core and wrk to the other (see --server-cpus and --wrk-cpus).
 
-The figure that decides is the server's CPU per request: utime + stime of the server
-process over a measurement (from /proc) divided by the requests wrk completed. Throughput
+The figure that decides is the server's CPU per request: the CPU time (user and kernel)
+of the server process over a measurement, from the scheduler's per-thread account in
+nanoseconds, divided by the requests wrk completed. Throughput
 on this machine is noisier than the layer's cost (wrk on one core is often the
 bottleneck); CPU per request is not. Each protected scenario is paired, round by round,
 with a baseline server that runs the same app without the check and receives the very same
@@ -74,15 +75,40 @@ def listening_pid(port):
     return None
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds(pid):
-    """utime + stime of a process, all its threads, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 of stat(5); the split above starts at field 3.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """The CPU time of a process's live threads, user and kernel, in seconds.
+
+    Read from /proc/PID/task/TID/schedstat (the scheduler's runtime, in nanoseconds). The
+    total is the time utime + stime report, but those come in clock ticks (10 ms), which is
+    a per cent of a short measurement; this is exact. A thread that exits between two reads
+    takes its time with it, so `CpuClock` checks that none did."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass  # exited since the listing: CpuClock.seconds() refuses the measurement
+    return total / 1e9
+
+
+def thread_ids(pid):
+    return set(os.listdir(f"/proc/{pid}/task"))
+
+
+class CpuClock:
+    """The CPU time a process spends from this clock's creation to `seconds()`."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.threads = thread_ids(pid)
+        self.start = cpu_seconds(pid)
+
+    def seconds(self):
+        used = cpu_seconds(self.pid) - self.start
+        if not self.threads <= thread_ids(self.pid):
+            raise RuntimeError(f"a thread of pid {self.pid} exited during a measurement: its CPU time is lost")
+        return used
 
 
 class Run:
@@ -128,12 +154,12 @@ class Run:
         cmd.append(url)
         port = int(re.match(r"https?://[^:/]+:(\d+)", url).group(1))
         pid = listening_pid(port)
-        cpu_before = cpu_seconds(pid) if pid else None
+        clock = CpuClock(pid) if pid else None
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         requests = int(re.search(r"(\d+) requests in", out).group(1))
         cpu_us = float("nan")
         if pid and requests:
-            cpu_us = (cpu_seconds(pid) - cpu_before) / requests * 1e6
+            cpu_us = clock.seconds() / requests * 1e6
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         p99_match = re.search(r"^\s+99%\s+(\S+)", out, re.M)
         p99 = parse_latency(p99_match.group(1)) if p99_match else float("nan")
@@ -179,6 +205,9 @@ def example_binary(name):
     return os.path.join(ROOT, "target", "release", "examples", name)
 
 
+AA_CONTROL = "unprotected, a second process of the baseline server (A/A control: the method's noise)"
+
+
 def basic_scenarios(run):
     """basic_api: the same handler, the same path, only the layer's configuration differs."""
     db_port = free_port()
@@ -188,6 +217,9 @@ def basic_scenarios(run):
 
     servers = {
         "baseline": run.config("baseline", access_token_paths=[], token_mode="stateless"),
+        # A second process of the very same server: its pairs with the first show the
+        # method's own noise, what a layer that cost nothing would measure.
+        "baseline2": run.config("baseline2", access_token_paths=[], token_mode="stateless"),
         "stateless": run.config("stateless", access_token_paths=["/health"], token_mode="stateless"),
         # No store in the file: basic_api keeps tokens in memory (the default configuration).
         "memory": run.config("memory", access_token_paths=["/health"]),
@@ -213,12 +245,14 @@ def basic_scenarios(run):
     scenarios = [(bare, None, lambda d=None: run.wrk(base.format(ports["baseline"]), duration=d))]
     # Each protected scenario is paired with the unprotected server receiving the very same
     # bytes (its token header), so the ratio is the check's own cost, not hyper's parsing.
+    stateless = f"ACCESS-TOKEN: {token_from('stateless')}"
     checks = [
-        ("access token, stateless", "stateless", f"ACCESS-TOKEN: {token_from('stateless')}"),
+        ("access token, stateless", "stateless", stateless),
         ("access token, stored + memory store", "memory", f"ACCESS-TOKEN: {token_from('memory')}"),
         ("access token, stored + CachedTokenStore (HTTP store)", "stored",
          f"ACCESS-TOKEN: {token_from('stored')}"),
         ("master token", "master", f"MASTER-TOKEN: {MASTER}"),
+        (AA_CONTROL, "baseline2", stateless),
     ]
     for label, server, header in checks:
         same = f"basic_api /health, unprotected, same bytes as '{label}' (baseline)"
@@ -226,8 +260,10 @@ def basic_scenarios(run):
                           lambda d=None, h=header: run.wrk(base.format(ports["baseline"]), [h], duration=d)))
         scenarios.append((f"basic_api /health, {label}", same,
                           lambda d=None, h=header, p=ports[server]: run.wrk(base.format(p), [h], duration=d)))
+    # Its own client: issuing for "bench" would replace the stored server's pair in the shared
+    # database, and that server would refuse its token once its cache entry expired.
     scenarios.append(("basic_api /auth/token/new, HTTP store", None,
-                      lambda d=None: run.wrk(f"http://127.0.0.1:{ports['issue']}/auth/token/new?client_id=bench",
+                      lambda d=None: run.wrk(f"http://127.0.0.1:{ports['issue']}/auth/token/new?client_id=issuer",
                                              [f"MASTER-TOKEN: {MASTER}"], duration=d)))
     return scenarios
 
@@ -237,6 +273,8 @@ def arguments(description):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--slice", type=int, default=1,
+                        help="seconds per slice of a paired measurement (its two sides alternate slice by slice)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
@@ -250,6 +288,30 @@ def arguments(description):
     return args
 
 
+def combined(slices):
+    """One measurement out of several slices of it: totals of requests and CPU, the
+    median slice's p99."""
+    requests = sum(r["requests"] for r in slices)
+    cpu_us = sum(r["cpu_us"] * r["requests"] for r in slices) / requests if requests else float("nan")
+    return {"rps": statistics.mean(r["rps"] for r in slices), "cpu_us": cpu_us, "requests": requests,
+            "p99_ms": statistics.median(r["p99_ms"] for r in slices),
+            "non2xx": sum(r["non2xx"] for r in slices),
+            "errors": "; ".join(r["errors"] for r in slices if r["errors"])}
+
+
+def measure_pair(args, baseline, protected):
+    """A pair's two measurements, cut into slices of --slice seconds taken alternately
+    (baseline first, then protected first, and so on): the host's bursts of contention on
+    this VM last seconds and would otherwise land on one side of a pair."""
+    count = max(1, args.duration // args.slice)
+    sides = ([], [])
+    for i in range(count):
+        order = (0, 1) if i % 2 == 0 else (1, 0)
+        for side in order:
+            sides[side].append((baseline, protected)[side](args.slice))
+    return combined(sides[0]), combined(sides[1])
+
+
 def run_scenarios(args, builders):
     """Starts what each builder needs, warms every scenario up, measures the rounds
     interleaved, prints the table, and stops everything."""
@@ -261,12 +323,21 @@ def run_scenarios(args, builders):
             scenarios += build(run)
         for _, _, measure in scenarios:
             measure(args.warmup)
+        measures = {name: measure for name, _, measure in scenarios}
+        # A paired scenario is measured together with its baseline, as one unit.
+        paired_baselines = {ref for _, ref, _ in scenarios if ref}
+        units = [(ref, name) if ref else (name,) for name, ref, _ in scenarios if name not in paired_baselines]
         results = {name: [] for name, _, _ in scenarios}
         for round_ in range(args.rounds):
             # Every other round backwards: a drift over the round hits a pair from both sides.
-            order = scenarios if round_ % 2 == 0 else scenarios[::-1]
-            for name, _, measure in order:
-                results[name].append(measure())
+            order = units if round_ % 2 == 0 else units[::-1]
+            for unit in order:
+                if len(unit) == 2:
+                    baseline, protected = measure_pair(args, measures[unit[0]], measures[unit[1]])
+                    results[unit[0]].append(baseline)
+                    results[unit[1]].append(protected)
+                else:
+                    results[unit[0]].append(measures[unit[0]]())
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
         report(args, scenarios, results)
     finally:
@@ -298,6 +369,13 @@ def report(args, scenarios, results):
             ratios = [b["cpu_us"] / r["cpu_us"] for b, r in zip(results[ref], rs)]
             ratio = f"{statistics.median(ratios):.3f}"
             pairs = " / ".join(f"{x:.3f}" for x in ratios)
+            # A pair compares the same handler's answer: a refusal on either side means
+            # the two did different work, and the ratio says nothing about the layer.
+            refused = sum(r["non2xx"] for r in rs + results[ref])
+            if refused:
+                ratio = f"INVALID ({refused} non-2xx)"
+                print(f"warning: {name}: {refused} non-2xx responses in the pair, its ratio is invalid",
+                      file=sys.stderr)
         to_bare = ""
         if bare and name != bare and name.startswith("basic_api /health"):
             to_bare = f"{median(bare, 'cpu_us') / median(name, 'cpu_us'):.3f}"
