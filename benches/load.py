@@ -27,6 +27,7 @@ Needs wrk (apt-get install -y wrk) and taskset (util-linux).
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -273,6 +274,8 @@ def arguments(description):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--pairs", choices=("sliced", "simultaneous"), default="sliced",
+                        help="how a pair's two sides share the time (see measure_pair)")
     parser.add_argument("--slice", type=int, default=1,
                         help="seconds per slice of a paired measurement (its two sides alternate slice by slice)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
@@ -300,9 +303,14 @@ def combined(slices):
 
 
 def measure_pair(args, baseline, protected):
-    """A pair's two measurements, cut into slices of --slice seconds taken alternately
-    (baseline first, then protected first, and so on): the host's bursts of contention on
-    this VM last seconds and would otherwise land on one side of a pair."""
+    """A pair's two measurements. `--pairs sliced`: cut into slices of --slice seconds taken
+    alternately (baseline first, then protected first, and so on). `--pairs simultaneous`:
+    both at once, each server loaded by its own wrk, so a burst of contention from the
+    host lands on both sides alike; the two servers then share the server CPU."""
+    if args.pairs == "simultaneous":
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            sides = [pool.submit(measure) for measure in (baseline, protected)]
+            return sides[0].result(), sides[1].result()
     count = max(1, args.duration // args.slice)
     sides = ([], [])
     for i in range(count):

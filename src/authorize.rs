@@ -67,12 +67,17 @@ pub(crate) struct StoreCheck {
     shared: Arc<Shared>,
     claims: Claims,
     token: String,
+    /// For a cached token: the store's revision read before it was asked, and when.
+    memo: Option<(Option<u64>, u64)>,
 }
 
 impl StoreCheck {
     pub(crate) async fn run(self) -> Result<Grant, Refusal> {
         match check_stored(&self.shared, self.claims.client_id(), &self.token).await {
             Ok(()) => {
+                if let Some((revision, now)) = self.memo {
+                    record_current(&self.shared, Some(&self.token), revision, now);
+                }
                 log_accepted(self.claims.client_id(), "store");
                 Ok(Grant {
                     claims: Some(self.claims),
@@ -139,8 +144,17 @@ pub(crate) fn decide(
                 return refuse(Refusal::new(AuthError::InvalidAccessToken, level));
             };
             let client_id = verified.claims.client_id();
+            // Read before the store is asked: a write after this read changes it.
+            let revision = store.revision(client_id);
+            if revision.is_some() && revision == verified.current_at {
+                log_accepted(client_id, "store (unchanged since it was asked)");
+                return Decision::Grant(Grant {
+                    claims: Some(verified.claims),
+                });
+            }
             match store.is_current_now(client_id, token) {
                 Some(true) => {
+                    verified.found_current(shared, revision);
                     log_accepted(client_id, "store");
                     Decision::Grant(Grant {
                         claims: Some(verified.claims),
@@ -149,10 +163,12 @@ pub(crate) fn decide(
                 Some(false) => refuse(Refusal::new(AuthError::RevokedAccessToken, level)),
                 None => {
                     let token = token.to_owned();
+                    let memo = verified.checked.is_none().then_some((revision, verified.now));
                     Decision::AskStore(StoreCheck {
                         shared: shared.clone(),
                         claims: verified.claims,
                         token,
+                        memo,
                     })
                 }
             }
@@ -244,12 +260,31 @@ pub(crate) struct Verified<'t> {
     /// The request's token as a `str`, when it was verified now; the claims of a cache
     /// hit carry the token instead (the store's lookup takes a `str`).
     checked: Option<&'t str>,
+    /// A cache hit's: the store's revision when it last found the token current.
+    current_at: Option<u64>,
+    /// When it was verified (seconds since the Unix epoch).
+    now: u64,
 }
 
 impl Verified<'_> {
     /// The token that verified, as a `str`, without checking its bytes again.
     pub(crate) fn token(&self) -> Option<&str> {
         self.checked.or_else(|| self.claims.carried_token())
+    }
+
+    /// Records in the token cache that the store found a cached token current at
+    /// `revision`. Only for a cache hit: a token seen for the first time may not have
+    /// been admitted, and its second request records it.
+    fn found_current(&self, shared: &Shared, revision: Option<u64>) {
+        if self.checked.is_none() {
+            record_current(shared, self.token(), revision, self.now);
+        }
+    }
+}
+
+fn record_current(shared: &Shared, token: Option<&str>, revision: Option<u64>, now: u64) {
+    if let (Some(cache), Some(token), Some(revision)) = (&shared.token_cache, token, revision) {
+        cache.found_current(token.as_bytes(), revision, now);
     }
 }
 
@@ -259,10 +294,12 @@ pub(crate) fn verify_access_token<'t>(shared: &Shared, token: &'t [u8]) -> Resul
     let cache = shared.token_cache.as_ref();
     let now = now_secs();
     let miss = match cache.map(|cache| cache.lookup(token, now)) {
-        Some(Lookup::Hit(claims)) => {
+        Some(Lookup::Hit(hit)) => {
             return Ok(Verified {
-                claims,
+                claims: hit.claims,
                 checked: None,
+                current_at: hit.current_at,
+                now,
             });
         }
         Some(Lookup::Miss(sample)) => Some(sample),
@@ -279,6 +316,8 @@ pub(crate) fn verify_access_token<'t>(shared: &Shared, token: &'t [u8]) -> Resul
     Ok(Verified {
         claims,
         checked: Some(token),
+        current_at: None,
+        now,
     })
 }
 

@@ -589,3 +589,109 @@ fn an_unusual_token_is_verified_without_a_crypto_backend() {
         fastauth::AuthError::InvalidAccessToken
     );
 }
+
+/// A `MemoryTokenStore` that counts the layer's questions (`is_current_now`), and
+/// forwards everything, its revision included.
+#[derive(Default)]
+struct CountingStore {
+    inner: fastauth::store::MemoryTokenStore,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingStore {
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl fastauth::store::TokenStore for CountingStore {
+    async fn save(
+        &self,
+        client_id: &str,
+        tokens: &fastauth::store::StoredTokens,
+    ) -> Result<(), fastauth::store::StoreError> {
+        self.inner.save(client_id, tokens).await
+    }
+    async fn load(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<fastauth::store::StoredTokens>, fastauth::store::StoreError> {
+        self.inner.load(client_id).await
+    }
+    async fn revoke(&self, client_id: &str) -> Result<(), fastauth::store::StoreError> {
+        self.inner.revoke(client_id).await
+    }
+    fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.is_current_now(client_id, access_token)
+    }
+    fn revision(&self, client_id: &str) -> Option<u64> {
+        self.inner.revision(client_id)
+    }
+    async fn rotate(
+        &self,
+        client_id: &str,
+        presented_refresh: &str,
+        new: &fastauth::store::StoredTokens,
+    ) -> Result<fastauth::store::Rotation, fastauth::store::StoreError> {
+        self.inner.rotate(client_id, presented_refresh, new).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_with_a_revision_is_asked_again_only_after_a_write() {
+    let store = std::sync::Arc::new(CountingStore::default());
+    let auth = builder().store(store.clone()).build().unwrap();
+    let server = Server::start(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+    let other = auth.issue(Some("other")).await.unwrap();
+
+    // The first request verifies the token and asks the store; the second finds it in
+    // the token cache and asks the store once more, recording the store's revision.
+    server.assert_accepted(&pair.access_token, "c").await;
+    assert_eq!(store.asked(), 2);
+    for _ in 0..5 {
+        server.assert_accepted(&pair.access_token, "c").await;
+    }
+    assert_eq!(
+        store.asked(),
+        2,
+        "the revision did not change: the store is not asked again"
+    );
+
+    // A revocation changes the revision: the very next request asks, and is refused.
+    auth.revoke("c").await.unwrap();
+    server
+        .assert_refused("revoked access token", &pair.access_token, "Access token revoked")
+        .await;
+    assert_eq!(store.asked(), 4);
+
+    // A new pair for another client may share a revision with this one's: the layer
+    // then asks again, and the answer is still right.
+    server.assert_accepted(&other.access_token, "other").await;
+    server.assert_accepted(&other.access_token, "other").await;
+    let asked = store.asked();
+    let again = auth.issue(Some("other")).await.unwrap();
+    server
+        .assert_refused(
+            "superseded access token",
+            &other.access_token,
+            "Access token revoked",
+        )
+        .await;
+    server.assert_accepted(&again.access_token, "other").await;
+    assert!(store.asked() > asked);
+
+    // A rotation too: the old access token is refused at once.
+    server.assert_accepted(&again.access_token, "other").await;
+    let rotated = auth.refresh(&again.refresh_token).await.unwrap();
+    server
+        .assert_refused(
+            "rotated access token",
+            &again.access_token,
+            "Access token revoked",
+        )
+        .await;
+    server.assert_accepted(&rotated.access_token, "other").await;
+}

@@ -199,6 +199,23 @@ pub trait TokenStore: Send + Sync + 'static {
         None
     }
 
+    /// A number that changes whenever an answer of [`is_current`](TokenStore::is_current)
+    /// for `client_id` may change, or `None` (the default) when the store cannot tell: other
+    /// processes write to it, or its answers expire with time.
+    ///
+    /// While it stays the same, the layer does not ask again about an access token it
+    /// found current at that revision: a stored-mode request with a token the layer has
+    /// seen costs what a stateless one does, and a revocation is still seen by the next
+    /// request. So it must change *after* every write that can change an answer is visible
+    /// to `is_current` and `is_current_now` (for example a `Release` increment made while
+    /// the write lock is still held), never before, and never return to an earlier value.
+    /// Clients may share a revision (a write then makes the layer ask again about the
+    /// others' tokens too, which costs only time). [`MemoryTokenStore`] keeps one.
+    fn revision(&self, client_id: &str) -> Option<u64> {
+        let _ = client_id;
+        None
+    }
+
     /// Replaces the pair of `client_id` with `new` only if its refresh token is
     /// `presented_refresh`.
     ///
@@ -245,6 +262,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 
     fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
         (**self).is_current_now(client_id, access_token)
+    }
+
+    fn revision(&self, client_id: &str) -> Option<u64> {
+        (**self).revision(client_id)
     }
 
     async fn rotate(

@@ -13,7 +13,11 @@
 //!   verification and cannot fill the cache;
 //! - the keys of a [`FastAuth`](crate::FastAuth) never change, so a signature once valid
 //!   stays valid until `exp`; in stored mode the store is still asked on every request,
-//!   so a revoked token is refused at once.
+//!   so a revoked token is refused at once, unless the store keeps a
+//!   [revision](crate::store::TokenStore::revision): an entry remembers the revision at
+//!   which the store last found it current, and while the store reports the same one
+//!   it is not asked again (a write changes the revision before anyone can see the
+//!   write's effect, so the next request asks).
 //!
 //! The cache is sharded by a keyed hash of the signature, each shard behind its own
 //! `RwLock`, so hits on different cores rarely touch the same lock. A full shard first
@@ -90,12 +94,31 @@ struct Slot {
 
 /// What a lookup found.
 pub(crate) enum Lookup {
-    Hit(Claims),
+    Hit(Hit),
     /// Verify, then hand the token to [`TokenCache::insert_verified`].
     Miss(Sample),
     /// Not looked up (see the module docs): verify, and do not insert.
     Skipped,
 }
+
+/// A cached token.
+pub(crate) struct Hit {
+    pub(crate) claims: Claims,
+    /// The store's revision when it last found this token current (see
+    /// [`TokenCache::found_current`]), if it did.
+    pub(crate) current_at: Option<u64>,
+}
+
+/// A cached token's claims, and the store's revision when it last found it current.
+struct Entry {
+    /// [Carrying](Claims::carrying) the token they were verified from.
+    claims: Claims,
+    /// `NOT_FOUND_CURRENT` until [`TokenCache::found_current`] records one.
+    current_at: AtomicU64,
+}
+
+/// No revision recorded: a store whose revision is `u64::MAX` is asked every time.
+const NOT_FOUND_CURRENT: u64 = u64::MAX;
 
 /// Whether a miss was a sampled lookup. It counts for the hit rate only once its token
 /// verified: refused tokens never count, so forging them cannot turn lookups off.
@@ -118,8 +141,7 @@ fn sampled() -> bool {
 
 #[derive(Default)]
 struct Shard {
-    /// Claims [carrying](Claims::carrying) the token they were verified from.
-    entries: HashMap<u64, Claims, BuildHasherDefault<PreHashed>>,
+    entries: HashMap<u64, Entry, BuildHasherDefault<PreHashed>>,
 }
 
 impl TokenCache {
@@ -167,15 +189,30 @@ impl TokenCache {
         let Some((key, slot)) = self.key(token).and_then(|key| Some((key, self.shard(key)?))) else {
             return Lookup::Skipped;
         };
-        match self.find(slot, key, token, now) {
-            Some(claims) => {
+        match self.find(slot, key, token, now, |entry| Hit {
+            claims: entry.claims.clone(),
+            current_at: Some(entry.current_at.load(Relaxed)).filter(|&at| at != NOT_FOUND_CURRENT),
+        }) {
+            Some(hit) => {
                 if sampled {
                     self.count_sample(true);
                 }
-                Lookup::Hit(claims)
+                Lookup::Hit(hit)
             }
             None => Lookup::Miss(Sample(sampled)),
         }
+    }
+
+    /// Records that the store found `token` current at `revision`: until the store's
+    /// revision changes, a hit need not ask it again. (Relaxed: the revision itself is
+    /// read with `Acquire` from the store before the store is asked.)
+    pub(crate) fn found_current(&self, token: &[u8], revision: u64, now: u64) {
+        let Some((key, slot)) = self.key(token).and_then(|key| Some((key, self.shard(key)?))) else {
+            return;
+        };
+        self.find(slot, key, token, now, |entry| {
+            entry.current_at.store(revision, Relaxed)
+        });
     }
 
     /// Remembers a token that missed and then verified to `claims`.
@@ -203,25 +240,34 @@ impl TokenCache {
         }
     }
 
+    /// `then` of the entry of `token`, if it holds one that has not expired.
     #[inline]
-    fn find(&self, slot: &Slot, key: u64, token: &[u8], now: u64) -> Option<Claims> {
+    fn find<T>(
+        &self,
+        slot: &Slot,
+        key: u64,
+        token: &[u8],
+        now: u64,
+        then: impl FnOnce(&Entry) -> T,
+    ) -> Option<T> {
         // A poisoned lock only means another thread panicked while holding it; the map
         // itself is never left half-updated by the code below.
         let shard = slot.shard.read().unwrap_or_else(|e| e.into_inner());
-        let claims = shard.entries.get(&key)?;
+        let entry = shard.entries.get(&key)?;
+        let claims = &entry.claims;
         if !constant_time_eq_bytes(claims.carried_token()?.as_bytes(), token)
             || claims.expires_at() < now.saturating_sub(self.leeway)
         {
             return None;
         }
-        Some(claims.clone())
+        Some(then(entry))
     }
 
     /// The claims of `token`, looked up whether or not lookups are being skipped.
     #[cfg(test)]
     fn get(&self, token: &[u8], now: u64) -> Option<Claims> {
         let key = self.key(token)?;
-        self.find(self.shard(key)?, key, token, now)
+        self.find(self.shard(key)?, key, token, now, |entry| entry.claims.clone())
     }
 
     /// Remembers that `token` verified to `claims`.
@@ -242,12 +288,15 @@ impl TokenCache {
             return;
         }
         // Allocated before the lock is taken.
-        let entry = claims.carrying(token);
+        let entry = Entry {
+            claims: claims.carrying(token),
+            current_at: AtomicU64::new(NOT_FOUND_CURRENT),
+        };
         let mut shard = slot.shard.write().unwrap_or_else(|e| e.into_inner());
         let entries = &mut shard.entries;
         if sweep {
             let oldest_valid = now.saturating_sub(self.leeway);
-            entries.retain(|_, claims| claims.expires_at() >= oldest_valid);
+            entries.retain(|_, entry| entry.claims.expires_at() >= oldest_valid);
         }
         if entries.len() >= self.per_shard && !entries.contains_key(&key) {
             // After a sweep that left the shard full, the doorkeeper still decides.
