@@ -8,17 +8,20 @@ pinned to one core and wrk to the other (see --server-cpus and --wrk-cpus).
 
 The figure that decides is the server's CPU per request: the CPU time (user and kernel)
 of the server process over a measurement, from the scheduler's per-thread account in
-nanoseconds, divided by the requests wrk completed. Throughput
-on this machine is noisier than the layer's cost (wrk on one core is often the
-bottleneck); CPU per request is not. Each protected scenario is paired, round by round,
-with a baseline server that runs the same app without the check and receives the very same
-request bytes (the same token header); the table gives each round's ratio (baseline CPU /
-protected CPU, so 1.0 is free and 0.97 is 3 % more CPU) and their median. Everything it
-starts is stopped and its temporary files removed when it ends, also on Ctrl-C.
+nanoseconds, divided by the requests wrk completed. Throughput on this machine is noisier
+than the layer's cost (wrk on one core is often the bottleneck); CPU per request is not.
+Each protected scenario is paired, round by round, with a baseline server that runs the
+same app without the check and receives the very same request bytes (the same token
+header), both measured at once (see measure_pair); the table gives each round's ratio
+(baseline CPU / protected CPU, so 1.0 is free and 0.97 is 3 % more CPU) and their median.
+An A/A row pairs two processes of the same baseline server: how far from 1.0 it lands is
+how far the method can be trusted. Everything it starts is stopped and its temporary
+files removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
     python3 benches/load.py --rounds 5 --duration 10
     python3 benches/load.py --markdown      # the table as Markdown, for BENCHMARKS.md
+    python3 benches/load.py --pairs alternating   # a pair's sides one after the other
 
 This file is also the harness of the Flussonic backend's load benchmark
 (examples/flussonic_backend/benches/load.py), which imports it: same method, same table.
@@ -274,10 +277,10 @@ def arguments(description):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
-    parser.add_argument("--pairs", choices=("sliced", "simultaneous"), default="sliced",
+    parser.add_argument("--pairs", choices=("simultaneous", "alternating"), default="simultaneous",
                         help="how a pair's two sides share the time (see measure_pair)")
-    parser.add_argument("--slice", type=int, default=1,
-                        help="seconds per slice of a paired measurement (its two sides alternate slice by slice)")
+    parser.add_argument("--slice", type=int, default=0,
+                        help="--pairs alternating: seconds per slice (default: the whole --duration)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
@@ -303,20 +306,26 @@ def combined(slices):
 
 
 def measure_pair(args, baseline, protected):
-    """A pair's two measurements. `--pairs sliced`: cut into slices of --slice seconds taken
-    alternately (baseline first, then protected first, and so on). `--pairs simultaneous`:
-    both at once, each server loaded by its own wrk, so a burst of contention from the
-    host lands on both sides alike; the two servers then share the server CPU."""
+    """A pair's two measurements.
+
+    `--pairs simultaneous` (the default): both at once, each server loaded by its own wrk,
+    so that contention from the host (this VM shares its cores) lands on both sides
+    alike. The two servers then share the server CPU and the two wrk the other one.
+    `--pairs alternating`: one after the other, in slices of --slice seconds (the whole
+    --duration by default: the method of the rounds before 2026-11-30), baseline first,
+    then protected first, and so on. Its A/A control spreads by ±5 % on this machine,
+    the simultaneous one's by under ±1 % (BENCHMARKS.md)."""
     if args.pairs == "simultaneous":
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             sides = [pool.submit(measure) for measure in (baseline, protected)]
             return sides[0].result(), sides[1].result()
-    count = max(1, args.duration // args.slice)
+    slice_ = args.slice or args.duration
+    count = max(1, args.duration // slice_)
     sides = ([], [])
     for i in range(count):
         order = (0, 1) if i % 2 == 0 else (1, 0)
         for side in order:
-            sides[side].append((baseline, protected)[side](args.slice))
+            sides[side].append((baseline, protected)[side](slice_))
     return combined(sides[0]), combined(sides[1])
 
 
