@@ -121,9 +121,11 @@ class Run:
     def __init__(self, args):
         self.args = args
         self.procs = []
-        self.tmp = tempfile.mkdtemp(prefix="fastauth-load-")
+        self.root = tempfile.mkdtemp(prefix="fastauth-load-")
+        self.tmp = tempfile.mkdtemp(dir=self.root)
 
-    def cleanup(self):
+    def stop(self):
+        """Stops every process started so far, and gives later ones a new directory."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -132,7 +134,12 @@ class Run:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.procs = []
+        self.tmp = tempfile.mkdtemp(dir=self.root)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def start(self, name, binary, env):
         log = open(os.path.join(self.tmp, f"{name}.log"), "w")
@@ -272,13 +279,18 @@ def basic_scenarios(run):
     return scenarios
 
 
-def arguments(description):
-    """The command line every load benchmark of the workspace takes."""
+def arguments(description, fresh=False):
+    """The command line every load benchmark of the workspace takes; `fresh`: whether
+    servers start anew each round unless told otherwise."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--pairs", choices=("simultaneous", "alternating"), default="simultaneous",
                         help="how a pair's two sides share the time (see measure_pair)")
+    parser.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=fresh,
+                        help="start every server anew for each round (this script's default): a process's memory layout "
+                             "moves its CPU per request by about 1 %%, and the same baseline process is the "
+                             "reference of every pair")
     parser.add_argument("--slice", type=int, default=0,
                         help="--pairs alternating: seconds per slice (default: the whole --duration)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario")
@@ -334,18 +346,28 @@ def run_scenarios(args, builders):
     interleaved, prints the table, and stops everything."""
     run = Run(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    try:
+
+    def start_all():
         scenarios = []
         for build in builders:
             scenarios += build(run)
         for _, _, measure in scenarios:
             measure(args.warmup)
-        measures = {name: measure for name, _, measure in scenarios}
-        # A paired scenario is measured together with its baseline, as one unit.
-        paired_baselines = {ref for _, ref, _ in scenarios if ref}
-        units = [(ref, name) if ref else (name,) for name, ref, _ in scenarios if name not in paired_baselines]
-        results = {name: [] for name, _, _ in scenarios}
+        return scenarios
+
+    try:
+        results = None
         for round_ in range(args.rounds):
+            if round_ == 0 or args.fresh:
+                if round_ > 0:
+                    run.stop()
+                scenarios = start_all()
+                measures = {name: measure for name, _, measure in scenarios}
+                # A paired scenario is measured together with its baseline, as one unit.
+                paired_baselines = {ref for _, ref, _ in scenarios if ref}
+                units = [(ref, name) if ref else (name,) for name, ref, _ in scenarios
+                         if name not in paired_baselines]
+                results = results or {name: [] for name, _, _ in scenarios}
             # Every other round backwards: a drift over the round hits a pair from both sides.
             order = units if round_ % 2 == 0 else units[::-1]
             for unit in order:
@@ -362,7 +384,7 @@ def run_scenarios(args, builders):
 
 
 def main():
-    args = arguments(__doc__)
+    args = arguments(__doc__, fresh=True)
     if not args.no_build:
         cmd = ["cargo", "build", "--release", "-p", "fastauth", "--example", "basic_api", "--example", "token_database"]
         subprocess.run(cmd, cwd=ROOT, check=True)
