@@ -203,12 +203,15 @@ pub trait TokenStore: Send + Sync + 'static {
     /// for `client_id` may change, or `None` (the default) when the store cannot tell: other
     /// processes write to it, or its answers expire with time.
     ///
-    /// While it stays the same, the layer does not ask again about an access token it
-    /// found current at that revision: a stored-mode request with a token the layer has
-    /// seen costs what a stateless one does, and a revocation is still seen by the next
-    /// request. So it must change *after* every write that can change an answer is visible
-    /// to `is_current` and `is_current_now` (for example a `Release` increment made while
-    /// the write lock is still held), never before, and never return to an earlier value.
+    /// While it stays the same, the layer does not ask again about an access token (one
+    /// in its token cache) that the store found current at that revision: a stored-mode
+    /// request with a token the layer has seen costs what a stateless one does, and a
+    /// revocation is still seen by the next request. So after a write that can change an
+    /// answer, it must change before the call that wrote returns, and not before the write
+    /// is visible to `is_current` and `is_current_now` to whoever reads the new value: a
+    /// change made too early lets the layer pair the new revision with the old answer and
+    /// keep it. `MemoryTokenStore` increments with `Release` while it still holds the
+    /// write lock, and reads with `Acquire`. It must never return to an earlier value.
     /// Clients may share a revision (a write then makes the layer ask again about the
     /// others' tokens too, which costs only time). [`MemoryTokenStore`] keeps one.
     fn revision(&self, client_id: &str) -> Option<u64> {

@@ -16,8 +16,8 @@
 //!   so a revoked token is refused at once, unless the store keeps a
 //!   [revision](crate::store::TokenStore::revision): an entry remembers the revision at
 //!   which the store last found it current, and while the store reports the same one
-//!   it is not asked again (a write changes the revision before anyone can see the
-//!   write's effect, so the next request asks).
+//!   it is not asked again (a store changes its revision before a revocation returns,
+//!   so the next request asks).
 //!
 //! The cache is sharded by a keyed hash of the signature, each shard behind its own
 //! `RwLock`, so hits on different cores rarely touch the same lock. A full shard first
