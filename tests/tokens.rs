@@ -695,3 +695,64 @@ async fn a_store_with_a_revision_is_asked_again_only_after_a_write() {
         .await;
     server.assert_accepted(&rotated.access_token, "other").await;
 }
+
+/// A `MemoryTokenStore` that answers only asynchronously (no `is_current_now`), counts
+/// the layer's questions (`is_current`), and forwards its revision.
+#[derive(Default)]
+struct AsyncCountingStore {
+    inner: fastauth::store::MemoryTokenStore,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl fastauth::store::TokenStore for AsyncCountingStore {
+    async fn save(
+        &self,
+        client_id: &str,
+        tokens: &fastauth::store::StoredTokens,
+    ) -> Result<(), fastauth::store::StoreError> {
+        self.inner.save(client_id, tokens).await
+    }
+    async fn load(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<fastauth::store::StoredTokens>, fastauth::store::StoreError> {
+        self.inner.load(client_id).await
+    }
+    async fn revoke(&self, client_id: &str) -> Result<(), fastauth::store::StoreError> {
+        self.inner.revoke(client_id).await
+    }
+    async fn is_current(
+        &self,
+        client_id: &str,
+        access_token: &str,
+    ) -> Result<bool, fastauth::store::StoreError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.is_current(client_id, access_token).await
+    }
+    fn revision(&self, client_id: &str) -> Option<u64> {
+        self.inner.revision(client_id)
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_answers_asynchronously_is_remembered_by_its_revision_too() {
+    let store = std::sync::Arc::new(AsyncCountingStore::default());
+    let asked = || store.asked.load(std::sync::atomic::Ordering::SeqCst);
+    let auth = builder().store(store.clone()).build().unwrap();
+    let server = Server::start(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+    server.assert_accepted(&pair.access_token, "c").await;
+    assert_eq!(asked(), 2);
+    server.assert_accepted(&pair.access_token, "c").await;
+    assert_eq!(
+        asked(),
+        2,
+        "the revision did not change: the store is not asked again"
+    );
+    auth.revoke("c").await.unwrap();
+    server
+        .assert_refused("revoked access token", &pair.access_token, "Access token revoked")
+        .await;
+    assert_eq!(asked(), 4);
+}
