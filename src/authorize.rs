@@ -67,8 +67,9 @@ pub(crate) struct StoreCheck {
     shared: Arc<Shared>,
     claims: Claims,
     token: String,
-    /// For a cached token: the store's revision read before it was asked, and when.
-    memo: Option<(Option<u64>, u64)>,
+    /// For a cached token and a store with a revision: that revision, read before the
+    /// store was asked, and when the token was verified.
+    memo: Option<(u64, u64)>,
 }
 
 impl StoreCheck {
@@ -76,7 +77,7 @@ impl StoreCheck {
         match check_stored(&self.shared, self.claims.client_id(), &self.token).await {
             Ok(()) => {
                 if let Some((revision, now)) = self.memo {
-                    record_current(&self.shared, Some(&self.token), revision, now);
+                    record_current(&self.shared, &self.token, revision, now);
                 }
                 log_accepted(self.claims.client_id(), "store");
                 Ok(Grant {
@@ -163,7 +164,9 @@ pub(crate) fn decide(
                 Some(false) => refuse(Refusal::new(AuthError::RevokedAccessToken, level)),
                 None => {
                     let token = token.to_owned();
-                    let memo = verified.checked.is_none().then_some((revision, verified.now));
+                    let memo = revision
+                        .filter(|_| verified.checked.is_none())
+                        .map(|revision| (revision, verified.now));
                     Decision::AskStore(StoreCheck {
                         shared: shared.clone(),
                         claims: verified.claims,
@@ -276,14 +279,14 @@ impl Verified<'_> {
     /// `revision`. Only for a cache hit: a token seen for the first time may not have
     /// been admitted, and its second request records it.
     fn found_current(&self, shared: &Shared, revision: Option<u64>) {
-        if self.checked.is_none() {
-            record_current(shared, self.token(), revision, self.now);
+        if let (None, Some(revision), Some(token)) = (self.checked, revision, self.token()) {
+            record_current(shared, token, revision, self.now);
         }
     }
 }
 
-fn record_current(shared: &Shared, token: Option<&str>, revision: Option<u64>, now: u64) {
-    if let (Some(cache), Some(token), Some(revision)) = (&shared.token_cache, token, revision) {
+fn record_current(shared: &Shared, token: &str, revision: u64, now: u64) {
+    if let Some(cache) = &shared.token_cache {
         cache.found_current(token.as_bytes(), revision, now);
     }
 }

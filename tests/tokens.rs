@@ -590,17 +590,30 @@ fn an_unusual_token_is_verified_without_a_crypto_backend() {
     );
 }
 
-/// A `MemoryTokenStore` that counts the layer's questions (`is_current_now`), and
-/// forwards everything, its revision included.
-#[derive(Default)]
+/// A `MemoryTokenStore` that counts the layer's questions and forwards everything else,
+/// its revision included. `answers_now: false` makes it a store that answers only
+/// asynchronously (`is_current_now` is `None`), as a network store does.
 struct CountingStore {
     inner: fastauth::store::MemoryTokenStore,
+    answers_now: bool,
     asked: std::sync::atomic::AtomicUsize,
 }
 
 impl CountingStore {
+    fn new(answers_now: bool) -> Self {
+        Self {
+            inner: fastauth::store::MemoryTokenStore::new(),
+            answers_now,
+            asked: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
     fn asked(&self) -> usize {
         self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -622,8 +635,19 @@ impl fastauth::store::TokenStore for CountingStore {
     async fn revoke(&self, client_id: &str) -> Result<(), fastauth::store::StoreError> {
         self.inner.revoke(client_id).await
     }
+    async fn is_current(
+        &self,
+        client_id: &str,
+        access_token: &str,
+    ) -> Result<bool, fastauth::store::StoreError> {
+        self.count();
+        self.inner.is_current(client_id, access_token).await
+    }
     fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
-        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if !self.answers_now {
+            return None;
+        }
+        self.count();
         self.inner.is_current_now(client_id, access_token)
     }
     fn revision(&self, client_id: &str) -> Option<u64> {
@@ -641,7 +665,7 @@ impl fastauth::store::TokenStore for CountingStore {
 
 #[tokio::test]
 async fn a_store_with_a_revision_is_asked_again_only_after_a_write() {
-    let store = std::sync::Arc::new(CountingStore::default());
+    let store = std::sync::Arc::new(CountingStore::new(true));
     let auth = builder().store(store.clone()).build().unwrap();
     let server = Server::start(&auth).await;
     let pair = auth.issue(Some("c")).await.unwrap();
@@ -696,49 +720,10 @@ async fn a_store_with_a_revision_is_asked_again_only_after_a_write() {
     server.assert_accepted(&rotated.access_token, "other").await;
 }
 
-/// A `MemoryTokenStore` that answers only asynchronously (no `is_current_now`), counts
-/// the layer's questions (`is_current`), and forwards its revision.
-#[derive(Default)]
-struct AsyncCountingStore {
-    inner: fastauth::store::MemoryTokenStore,
-    asked: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl fastauth::store::TokenStore for AsyncCountingStore {
-    async fn save(
-        &self,
-        client_id: &str,
-        tokens: &fastauth::store::StoredTokens,
-    ) -> Result<(), fastauth::store::StoreError> {
-        self.inner.save(client_id, tokens).await
-    }
-    async fn load(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<fastauth::store::StoredTokens>, fastauth::store::StoreError> {
-        self.inner.load(client_id).await
-    }
-    async fn revoke(&self, client_id: &str) -> Result<(), fastauth::store::StoreError> {
-        self.inner.revoke(client_id).await
-    }
-    async fn is_current(
-        &self,
-        client_id: &str,
-        access_token: &str,
-    ) -> Result<bool, fastauth::store::StoreError> {
-        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.is_current(client_id, access_token).await
-    }
-    fn revision(&self, client_id: &str) -> Option<u64> {
-        self.inner.revision(client_id)
-    }
-}
-
 #[tokio::test]
 async fn a_store_that_answers_asynchronously_is_remembered_by_its_revision_too() {
-    let store = std::sync::Arc::new(AsyncCountingStore::default());
-    let asked = || store.asked.load(std::sync::atomic::Ordering::SeqCst);
+    let store = std::sync::Arc::new(CountingStore::new(false));
+    let asked = || store.asked();
     let auth = builder().store(store.clone()).build().unwrap();
     let server = Server::start(&auth).await;
     let pair = auth.issue(Some("c")).await.unwrap();
