@@ -15,7 +15,9 @@ same app without the check and receives the very same request bytes (the same to
 header), both measured at once (see measure_pair); the table gives each round's ratio
 (baseline CPU / protected CPU, so 1.0 is free and 0.97 is 3 % more CPU) and their median.
 An A/A row pairs two processes of the same baseline server: how far from 1.0 it lands is
-how far the method can be trusted. Everything it starts is stopped and its temporary
+how far the method can be trusted. Two reference rows (benches/servers/load_reference.rs)
+put the cheapest alternatives in the same app: a static token check, and claims handed to
+the handler without any check. Everything it starts is stopped and its temporary
 files removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
@@ -219,6 +221,13 @@ def example_binary(name):
 AA_CONTROL = "unprotected, a second process of the baseline server (A/A control: the method's noise)"
 
 
+# The reference servers, by their REFERENCE value: what they are, as the table names them.
+REFERENCES = {
+    "static-token": "reference: static token check, constant-time (tower-http), no JWT",
+    "claims-only": "reference: claims into the extensions, no check",
+}
+
+
 def basic_scenarios(run):
     """basic_api: the same handler, the same path, only the layer's configuration differs."""
     db_port = free_port()
@@ -256,13 +265,24 @@ def basic_scenarios(run):
     scenarios = [(bare, None, lambda d=None: run.wrk(base.format(ports["baseline"]), duration=d))]
     # Each protected scenario is paired with the unprotected server receiving the very same
     # bytes (its token header), so the ratio is the check's own cost, not hyper's parsing.
-    stateless = f"ACCESS-TOKEN: {token_from('stateless')}"
+    stateless_token = token_from('stateless')
+    stateless = f"ACCESS-TOKEN: {stateless_token}"
+    # The cheapest alternatives, in the same app (benches/servers/load_reference.rs): the
+    # baseline's configuration, one layer around its router.
+    for name in REFERENCES:
+        ports[name] = free_port()
+        run.start(name, example_binary("load_reference"),
+                  {"FASTAUTH_CONFIG": servers["baseline"], "PORT": str(ports[name]), "REFERENCE": name,
+                   "REFERENCE_TOKEN": stateless_token})
+        wait_http(f"http://127.0.0.1:{ports[name]}/health", headers={"ACCESS-TOKEN": stateless_token})
     checks = [
         ("access token, stateless", "stateless", stateless),
         ("access token, stored + memory store", "memory", f"ACCESS-TOKEN: {token_from('memory')}"),
         ("access token, stored + CachedTokenStore (HTTP store)", "stored",
          f"ACCESS-TOKEN: {token_from('stored')}"),
         ("master token", "master", f"MASTER-TOKEN: {MASTER}"),
+        (REFERENCES["static-token"], "static-token", stateless),
+        (REFERENCES["claims-only"], "claims-only", stateless),
         (AA_CONTROL, "baseline2", stateless),
     ]
     for label, server, header in checks:
@@ -386,7 +406,8 @@ def run_scenarios(args, builders):
 def main():
     args = arguments(__doc__, fresh=True)
     if not args.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "fastauth", "--example", "basic_api", "--example", "token_database"]
+        cmd = ["cargo", "build", "--release", "-p", "fastauth", "--example", "basic_api", "--example", "token_database",
+               "--example", "load_reference"]
         subprocess.run(cmd, cwd=ROOT, check=True)
     run_scenarios(args, [basic_scenarios])
 
