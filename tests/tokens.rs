@@ -593,16 +593,22 @@ fn an_unusual_token_is_verified_without_a_crypto_backend() {
 /// A `MemoryTokenStore` that counts the layer's questions and forwards everything else,
 /// its revision included. `answers_now: false` makes it a store that answers only
 /// asynchronously (`is_current_now` is `None`), as a network store does.
-struct CountingStore {
-    inner: fastauth::store::MemoryTokenStore,
+struct CountingStore<S = fastauth::store::MemoryTokenStore> {
+    inner: S,
     answers_now: bool,
     asked: std::sync::atomic::AtomicUsize,
 }
 
 impl CountingStore {
     fn new(answers_now: bool) -> Self {
+        Self::around(fastauth::store::MemoryTokenStore::new(), answers_now)
+    }
+}
+
+impl<S> CountingStore<S> {
+    fn around(inner: S, answers_now: bool) -> Self {
         Self {
-            inner: fastauth::store::MemoryTokenStore::new(),
+            inner,
             answers_now,
             asked: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -618,7 +624,7 @@ impl CountingStore {
 }
 
 #[async_trait::async_trait]
-impl fastauth::store::TokenStore for CountingStore {
+impl<S: fastauth::store::TokenStore> fastauth::store::TokenStore for CountingStore<S> {
     async fn save(
         &self,
         client_id: &str,
@@ -740,4 +746,69 @@ async fn a_store_that_answers_asynchronously_is_remembered_by_its_revision_too()
         .assert_refused("revoked access token", &pair.access_token, "Access token revoked")
         .await;
     assert_eq!(asked(), 4);
+}
+
+#[tokio::test]
+async fn a_cached_store_is_asked_again_by_the_time_its_answer_may_have_expired() {
+    use std::{sync::Arc, time::Duration, time::Instant};
+
+    use fastauth::store::{CachedTokenStore, MemoryTokenStore, TokenStore};
+
+    // What other instances share: a revocation made there reaches this one only as
+    // the cache entry expires, and the layer must not remember an answer for longer.
+    let shared = Arc::new(MemoryTokenStore::new());
+    let ttl = Duration::from_millis(1200);
+    let period = ttl / 8;
+    let cache = CachedTokenStore::builder(shared.clone()).ttl(ttl).build();
+    let store = Arc::new(CountingStore::around(cache, true));
+    let auth = builder().store(store.clone()).build().unwrap();
+    let server = Server::start(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+
+    server.assert_accepted(&pair.access_token, "c").await;
+    server.assert_accepted(&pair.access_token, "c").await;
+    let (asked, started) = (store.asked(), Instant::now());
+    for _ in 0..10 {
+        server.assert_accepted(&pair.access_token, "c").await;
+    }
+    // Asked again only when a new period began (its revision moves on in each).
+    let periods = started.elapsed().as_nanos() / period.as_nanos() + 1;
+    assert!(
+        (store.asked() - asked) as u128 <= periods,
+        "asked {} times over 10 requests in {periods} period(s)",
+        store.asked() - asked
+    );
+
+    // Revoked elsewhere: accepted at most until the entry cached before it expires.
+    let revoked = Instant::now();
+    shared.revoke("c").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = Instant::now();
+        let (status, _, _) = server.get("access-token", &pair.access_token).await;
+        if status != 200 {
+            assert_eq!(status, 401);
+            break;
+        }
+        assert!(
+            sent < revoked + ttl,
+            "accepted {:?} after the revocation, with a TTL of {ttl:?}",
+            sent - revoked
+        );
+        assert!(Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // Revoked through this instance's cache: refused at once.
+    let other = auth.issue(Some("other")).await.unwrap();
+    server.assert_accepted(&other.access_token, "other").await;
+    server.assert_accepted(&other.access_token, "other").await;
+    store.revoke("other").await.unwrap();
+    server
+        .assert_refused(
+            "revoked access token",
+            &other.access_token,
+            "Access token revoked",
+        )
+        .await;
 }

@@ -3,7 +3,14 @@
 use std::{
     collections::{HashMap, VecDeque},
     fmt,
-    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+    num::NonZeroU64,
+    sync::{
+        RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{
+            AtomicU64,
+            Ordering::{AcqRel, Acquire, Release},
+        },
+    },
     time::{Duration, Instant},
 };
 
@@ -21,8 +28,12 @@ pub const DEFAULT_CACHE_NEGATIVE_TTL: Duration = Duration::from_secs(1);
 
 /// Shards spread concurrent requests over several locks.
 const SHARDS: usize = 16;
-/// Used when `now + ttl` does not fit in an `Instant`.
+/// TTLs above this are held to it: a year is longer than any token lives.
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// A stored pair expires at the end of this many periods of `ttl / PERIODS_PER_TTL` (see
+/// [`CachedTokenStore::revision`](TokenStore::revision)), so it is served for at least
+/// seven eighths of the TTL and never longer than the TTL.
+const PERIODS_PER_TTL: u64 = 8;
 
 /// Caches the answers of another [`TokenStore`]: a bounded, short-lived cache in front of
 /// any store.
@@ -58,7 +69,11 @@ const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// # What is cached, and for how long
 ///
 /// - A stored pair returned by the inner store is kept for the [`ttl`](CachedTokenStoreBuilder::ttl)
-///   (default 5 s).
+///   (default 5 s), or a little less: expiries are rounded down to an eighth of the TTL,
+///   so an entry lives between seven eighths of the TTL and the whole of it. That lets
+///   the store keep a [revision](TokenStore::revision) that moves on when cached answers
+///   may have expired, so the layer need not ask it about a token it already found
+///   current, and still sees a revocation made elsewhere within the TTL.
 /// - "Nothing stored" is kept for the shorter [`negative_ttl`](CachedTokenStoreBuilder::negative_ttl)
 ///   (default 1 s): a client that has just been issued a pair by another instance is
 ///   refused for at most that long.
@@ -89,12 +104,25 @@ const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// unauthenticated callers cannot fill the cache with entries of their choosing.
 pub struct CachedTokenStore<S> {
     inner: S,
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[Stripe]>,
     /// Seeds the choice of shard.
     seed: u64,
     ttl: Duration,
     negative_ttl: Duration,
     max_entries: usize,
+    /// Expiries of stored pairs and revisions count periods from here.
+    created: Instant,
+    /// `ttl / PERIODS_PER_TTL` in nanoseconds; `None` when stored pairs are not cached.
+    period: Option<NonZeroU64>,
+}
+
+/// A shard, and its revision: read without the lock.
+struct Stripe {
+    shard: RwLock<Shard>,
+    /// Moves on after every change of the shard's entries and in every new period.
+    revision: AtomicU64,
+    /// The latest period the revision moved on for.
+    period: AtomicU64,
 }
 
 /// Configures a [`CachedTokenStore`]. Obtain it from [`CachedTokenStore::builder`].
@@ -148,16 +176,25 @@ impl<S> CachedTokenStoreBuilder<S> {
                 let share = self.max_entries.checked_div(shards).unwrap_or(0);
                 let remainder = self.max_entries.checked_rem(shards).unwrap_or(0);
                 let capacity = share.saturating_add(usize::from(i < remainder));
-                RwLock::new(Shard::new(capacity))
+                Stripe {
+                    shard: RwLock::new(Shard::new(capacity)),
+                    revision: AtomicU64::new(0),
+                    period: AtomicU64::new(0),
+                }
             })
             .collect();
+        let ttl = self.ttl.min(LONGEST_TTL);
+        let period = ttl.as_nanos().checked_div(u128::from(PERIODS_PER_TTL));
+        let period = period.and_then(|nanos| u64::try_from(nanos).ok());
         CachedTokenStore {
             inner: self.inner,
             shards,
             seed: rand::random(),
-            ttl: self.ttl,
-            negative_ttl: self.negative_ttl,
+            ttl,
+            negative_ttl: self.negative_ttl.min(LONGEST_TTL),
             max_entries: self.max_entries,
+            created: Instant::now(),
+            period: period.and_then(NonZeroU64::new),
         }
     }
 }
@@ -186,19 +223,20 @@ impl<S> CachedTokenStore<S> {
     /// Forgets what is cached for `client_id`, for example when another instance
     /// announces a revocation through a channel of your own.
     pub fn invalidate(&self, client_id: &str) {
-        self.write(client_id).remove(client_id);
+        let stripe = self.stripe(client_id);
+        stripe.changed(lock_write(&stripe.shard)).remove(client_id);
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        for shard in self.shards.iter() {
-            lock_write(shard).clear();
+        for stripe in self.shards.iter() {
+            stripe.changed(lock_write(&stripe.shard)).clear();
         }
     }
 
     /// How many clients have an entry, expired ones that were not evicted yet included.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock_read(s).map.len()).sum()
+        self.shards.iter().map(|s| lock_read(&s.shard).map.len()).sum()
     }
 
     /// Whether no client has an entry.
@@ -206,7 +244,7 @@ impl<S> CachedTokenStore<S> {
         self.len() == 0
     }
 
-    fn shard(&self, client_id: &str) -> &RwLock<Shard> {
+    fn stripe(&self, client_id: &str) -> &Stripe {
         // This only spreads clients over the locks (the maps inside hash with foldhash),
         // so a cheap seeded mix will do: a second SipHash per lookup showed in profiles.
         const K: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -226,25 +264,43 @@ impl<S> CachedTokenStore<S> {
         &self.shards[index]
     }
 
-    fn write(&self, client_id: &str) -> RwLockWriteGuard<'_, Shard> {
-        lock_write(self.shard(client_id))
+    /// The shard of `client_id`, locked for a change: its revision moves on when the
+    /// change is done.
+    fn write(&self, client_id: &str) -> Changing<'_> {
+        let stripe = self.stripe(client_id);
+        stripe.changed(lock_write(&stripe.shard))
+    }
+
+    /// Periods of `period` nanoseconds since the store was created, at `now`.
+    fn period_at(&self, now: Instant, period: NonZeroU64) -> u64 {
+        let elapsed = now.saturating_duration_since(self.created).as_nanos();
+        u64::try_from(elapsed).unwrap_or(u64::MAX) / period
+    }
+
+    /// When an answer read now stops being served: a stored pair at the end of the
+    /// period `PERIODS_PER_TTL` after the current one, "nothing stored" after the
+    /// negative TTL. `None`: not cached.
+    fn expiry(&self, value: &Option<StoredTokens>) -> Option<Instant> {
+        let now = Instant::now();
+        match value {
+            Some(_) => {
+                let period = self.period?;
+                let end = self.period_at(now, period).checked_add(PERIODS_PER_TTL)?;
+                self.created
+                    .checked_add(Duration::from_nanos(end.checked_mul(period.get())?))
+            }
+            None if self.negative_ttl.is_zero() => None,
+            None => now.checked_add(self.negative_ttl),
+        }
     }
 
     fn cached(&self, client_id: &str) -> Lookup {
-        let shard = lock_read(self.shard(client_id));
+        let shard = lock_read(&self.stripe(client_id).shard);
         match shard.map.get(client_id) {
             Some(entry) if entry.expires > Instant::now() => Lookup::Hit(entry.value.clone()),
             _ => Lookup::Miss {
                 generation: shard.generation,
             },
-        }
-    }
-
-    fn ttl_of(&self, value: &Option<StoredTokens>) -> Duration {
-        if value.is_some() {
-            self.ttl
-        } else {
-            self.negative_ttl
         }
     }
 
@@ -254,11 +310,49 @@ impl<S> CachedTokenStore<S> {
         let mut shard = self.write(client_id);
         match written {
             Some(value) => {
-                let ttl = self.ttl_of(&value);
-                shard.insert(client_id, value, ttl);
+                let expires = self.expiry(&value);
+                shard.insert(client_id, value, expires);
             }
             None => shard.remove(client_id),
         }
+    }
+}
+
+impl Stripe {
+    /// The shard, locked: when the guard is dropped, the change is done and visible to
+    /// whoever takes the lock after reading the new revision.
+    fn changed<'a>(&'a self, shard: RwLockWriteGuard<'a, Shard>) -> Changing<'a> {
+        Changing {
+            shard,
+            revision: &self.revision,
+        }
+    }
+}
+
+/// A shard locked for a change; moves its revision on when dropped (with `Release`,
+/// still holding the lock).
+struct Changing<'a> {
+    shard: RwLockWriteGuard<'a, Shard>,
+    revision: &'a AtomicU64,
+}
+
+impl std::ops::Deref for Changing<'_> {
+    type Target = Shard;
+
+    fn deref(&self) -> &Shard {
+        &self.shard
+    }
+}
+
+impl std::ops::DerefMut for Changing<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        &mut self.shard
+    }
+}
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.revision.fetch_add(1, Release);
     }
 }
 
@@ -293,11 +387,11 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
             Lookup::Miss { generation } => generation,
         };
         let value = self.inner.load(client_id).await?;
-        let ttl = self.ttl_of(&value);
+        let expires = self.expiry(&value);
         let mut shard = self.write(client_id);
         // A write to this shard since the lookup may have made `value` outdated.
         if shard.generation == generation {
-            shard.insert(client_id, value.clone(), ttl);
+            shard.insert(client_id, value.clone(), expires);
         }
         Ok(value)
     }
@@ -314,7 +408,7 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
 
     fn is_current_now(&self, client_id: &str, access_token: &str) -> Option<bool> {
         // A hit compares under the read lock, without copying the pair.
-        let shard = lock_read(self.shard(client_id));
+        let shard = lock_read(&self.stripe(client_id).shard);
         let entry = shard.map.get(client_id)?;
         (entry.expires > Instant::now()).then(|| {
             entry
@@ -322,6 +416,25 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
                 .as_ref()
                 .is_some_and(|stored| stored.has_access_token(access_token))
         })
+    }
+
+    /// Moves on after every change of the client's shard (this instance's writes, loads
+    /// from the inner store, evictions, [`invalidate`](Self::invalidate), [`clear`](Self::clear))
+    /// and in every new eighth of the TTL. A stored pair expires at the end of such a
+    /// period, so an answer the layer remembers with a revision ends no later than the
+    /// entry it came from: a revocation made by another instance is still seen within the
+    /// TTL. `None` when stored pairs are not cached (a zero TTL).
+    fn revision(&self, client_id: &str) -> Option<u64> {
+        let period = self.period?;
+        let stripe = self.stripe(client_id);
+        let now = self.period_at(Instant::now(), period);
+        if stripe.period.load(Acquire) < now {
+            // Moved on before the new period is published, so whoever reads the new
+            // period reads the new revision too, and whoever does not moves it on itself.
+            stripe.revision.fetch_add(1, AcqRel);
+            stripe.period.fetch_max(now, Release);
+        }
+        Some(stripe.revision.load(Acquire))
     }
 
     async fn revoke(&self, client_id: &str) -> Result<(), StoreError> {
@@ -387,14 +500,10 @@ impl Shard {
         }
     }
 
-    fn insert(&mut self, client_id: &str, value: Option<StoredTokens>, ttl: Duration) {
+    /// Holds `value` until `expires`; `None`: not cached (the entry goes).
+    fn insert(&mut self, client_id: &str, value: Option<StoredTokens>, expires: Option<Instant>) {
         self.generation = self.generation.wrapping_add(1);
-        if self.capacity == 0 || ttl.is_zero() {
-            self.map.remove(client_id);
-            return;
-        }
-        let now = Instant::now();
-        let Some(expires) = now.checked_add(ttl).or_else(|| now.checked_add(LONGEST_TTL)) else {
+        let Some(expires) = expires.filter(|_| self.capacity > 0) else {
             self.map.remove(client_id);
             return;
         };
@@ -582,6 +691,88 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_revision_moves_on_with_every_change_and_only_then() {
+        // Periods of 75 s: none begins while this runs.
+        let cache = cached(LONG, LONG);
+        let revision = || cache.revision("c").unwrap();
+        let mut last = revision();
+        let mut moved = |what: &str, expected: bool| {
+            let now = revision();
+            assert_eq!(now != last, expected, "{what}: {last} -> {now}");
+            last = now;
+        };
+        moved("nothing", false);
+        cache.inner().store.save("c", &pair("a1", "r1")).await.unwrap();
+        moved("a write behind the cache's back (seen as the TTL allows)", false);
+        cache.load("c").await.unwrap();
+        moved("a load from the inner store", true);
+        cache.load("c").await.unwrap();
+        assert_eq!(cache.is_current_now("c", "a1"), Some(true));
+        moved("answers from the cache", false);
+        cache.save("c", &pair("a2", "r2")).await.unwrap();
+        moved("save", true);
+        cache.rotate("c", "r2", &pair("a3", "r3")).await.unwrap();
+        moved("rotate", true);
+        cache.revoke("c").await.unwrap();
+        moved("revoke", true);
+        cache.invalidate("c");
+        moved("invalidate", true);
+        cache.clear();
+        moved("clear", true);
+
+        let uncached = cached(Duration::ZERO, LONG);
+        assert_eq!(uncached.revision("c"), None, "pairs are not cached");
+    }
+
+    #[tokio::test]
+    async fn a_pair_is_served_for_seven_eighths_of_the_ttl_to_all_of_it_and_the_revision_ends_with_it() {
+        let ttl = Duration::from_millis(160);
+        let cache = cached(ttl, LONG);
+        // Into the first period (of 20 ms): a pair held for exactly the TTL would then
+        // expire in the middle of one, after the layer remembered it in that period.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let before = Instant::now();
+        cache.save("c", &pair("a", "r")).await.unwrap();
+        let after = Instant::now();
+        let deadline = after + Duration::from_secs(10);
+        // The revision read before the latest answer that found the pair current: what
+        // the layer would remember it by.
+        let mut remembered = None;
+        loop {
+            let read = cache.revision("c");
+            let asked = Instant::now();
+            let answer = cache.is_current_now("c", "a");
+            let answered = Instant::now();
+            match answer {
+                Some(true) => {
+                    assert!(
+                        asked < after + ttl,
+                        "served {:?} after it was cached",
+                        asked - after
+                    );
+                    remembered = read;
+                }
+                None => {
+                    assert!(
+                        answered >= before + ttl * 7 / 8,
+                        "expired {:?} after it was cached",
+                        answered - before
+                    );
+                    assert_ne!(
+                        cache.revision("c"),
+                        remembered,
+                        "the entry expired and the revision it was found current at did not move on"
+                    );
+                    break;
+                }
+                Some(false) => panic!("the pair is current"),
+            }
+            assert!(Instant::now() < deadline, "never expired");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn nothing_stored_is_cached_for_the_negative_ttl() {
         let cache = cached(LONG, LONG);
         assert_eq!(cache.load("c").await.unwrap(), None);
@@ -703,7 +894,7 @@ mod tests {
                 assert!(cache.len() <= max, "{} entries with max {max}", cache.len());
             }
             assert!(!cache.is_empty());
-            let order: usize = cache.shards.iter().map(|s| lock_read(s).order.len()).sum();
+            let order: usize = cache.shards.iter().map(|s| lock_read(&s.shard).order.len()).sum();
             assert!(
                 order <= 2 * max + 16 * cache.shards.len(),
                 "order grew to {order}"

@@ -200,8 +200,9 @@ pub trait TokenStore: Send + Sync + 'static {
     }
 
     /// A number that changes whenever an answer of [`is_current`](TokenStore::is_current)
-    /// for `client_id` may change, or `None` (the default) when the store cannot tell: other
-    /// processes write to it, or its answers expire with time.
+    /// for `client_id` may change, or `None` (the default) when the store cannot tell, as
+    /// when other processes write to it. A store whose answers expire with time (a cache)
+    /// must also change it by the time an answer given at the old revision expires.
     ///
     /// While it stays the same, the layer does not ask again about an access token (one
     /// in its token cache) that the store found current at that revision: a stored-mode
@@ -213,7 +214,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// keep it. `MemoryTokenStore` increments with `Release` while it still holds the
     /// write lock, and reads with `Acquire`. It must never return to an earlier value.
     /// Clients may share a revision (a write then makes the layer ask again about the
-    /// others' tokens too, which costs only time). [`MemoryTokenStore`] keeps one.
+    /// others' tokens too, which costs only time). [`MemoryTokenStore`] and
+    /// [`CachedTokenStore`] keep one.
     fn revision(&self, client_id: &str) -> Option<u64> {
         let _ = client_id;
         None
