@@ -48,7 +48,10 @@ async fn main() -> ExitCode {
 
 /// Shaped as `fastauth::Claims`: one shared text and five words.
 #[derive(Clone)]
-#[allow(dead_code, reason = "carried, as claims are, for a handler that may read them")]
+#[allow(
+    dead_code,
+    reason = "carried, as claims are, for a handler that may read them"
+)]
 struct CarriedClaims {
     text: Arc<str>,
     client_id_len: usize,
@@ -78,8 +81,14 @@ async fn run() -> Result<(), String> {
         .map_err(|_| "PORT is not a port number".to_owned())?;
     let app = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "healthy"})) }))
-        .route("/access/health", get(|| async { Json(json!({"status": "healthy"})) }))
-        .route("/master/health", get(|| async { Json(json!({"status": "healthy"})) }))
+        .route(
+            "/access/health",
+            get(|| async { Json(json!({"status": "healthy"})) }),
+        )
+        .route(
+            "/master/health",
+            get(|| async { Json(json!({"status": "healthy"})) }),
+        )
         .nest_service(auth.token_prefix(), auth.token_router())
         .layer(auth.layer());
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -91,7 +100,11 @@ async fn run() -> Result<(), String> {
     let served = match reference.as_str() {
         "static-token" => {
             let app = static_token(var("REFERENCE_TOKEN")?.into_bytes()).layer(app);
-            axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app)).await
+            axum::serve(
+                listener,
+                ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+            )
+            .await
         }
         "claims-only" => {
             let claims = CarriedClaims {
@@ -104,9 +117,17 @@ async fn run() -> Result<(), String> {
             };
             // axum's `Extension` as a layer: a clone into the extensions per request.
             let app = Extension(claims).layer(app);
-            axum::serve(listener, ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app)).await
+            axum::serve(
+                listener,
+                ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+            )
+            .await
         }
-        other => return Err(format!("REFERENCE={other:?}: expected static-token or claims-only")),
+        other => {
+            return Err(format!(
+                "REFERENCE={other:?}: expected static-token or claims-only"
+            ));
+        }
     };
     served.map_err(|e| format!("server error: {e}"))
 }
