@@ -15,9 +15,10 @@ same app without the check and receives the very same request bytes (the same to
 header), both measured at once (see measure_pair); the table gives each round's ratio
 (baseline CPU / protected CPU, so 1.0 is free and 0.97 is 3 % more CPU) and their median.
 An A/A row pairs two processes of the same baseline server: how far from 1.0 it lands is
-how far the method can be trusted. Two reference rows (benches/servers/load_reference.rs)
-put the cheapest alternatives in the same app: a static token check, and claims handed to
-the handler without any check. Everything it starts is stopped and its temporary
+how far the method can be trusted. Reference rows (benches/servers/load_reference.rs) put the cheapest
+alternatives in the same app: a static token check, the same layer checking nothing (the
+reference layers are not in the baseline, fastauth's is), and claims handed to the handler
+without any check. Everything it starts is stopped and its temporary
 files removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
@@ -224,6 +225,7 @@ AA_CONTROL = "unprotected, a second process of the baseline server (A/A control:
 # The reference servers, by their REFERENCE value: what they are, as the table names them.
 REFERENCES = {
     "static-token": "reference: static token check, constant-time (tower-http), no JWT",
+    "pass-through": "reference: the same tower-http layer, checking nothing",
     "claims-only": "reference: claims into the extensions, no check",
 }
 
@@ -282,6 +284,7 @@ def basic_scenarios(run):
          f"ACCESS-TOKEN: {token_from('stored')}"),
         ("master token", "master", f"MASTER-TOKEN: {MASTER}"),
         (REFERENCES["static-token"], "static-token", stateless),
+        (REFERENCES["pass-through"], "pass-through", stateless),
         (REFERENCES["claims-only"], "claims-only", stateless),
         (AA_CONTROL, "baseline2", stateless),
     ]

@@ -11,6 +11,10 @@
 //!   tower-http's `ValidateRequestHeaderLayer::custom` comparing the `ACCESS-TOKEN` header
 //!   with `REFERENCE_TOKEN` in constant time (tower-http's own `bearer` compares with `==`),
 //!   401 otherwise.
+//! - `pass-through`: the same tower-http layer with a validator that lets every request
+//!   through: what the layer itself costs, so that the static check's own cost is the
+//!   difference between the two (fastauth's layer is in the baseline already, so its rows
+//!   show its check alone).
 //! - `claims-only`: checks nothing and inserts into the request's extensions a value shaped
 //!   as fastauth's `Claims` (an `Arc<str>` clone and five words): the cost of handing
 //!   claims to the handler the way every tower layer does.
@@ -106,6 +110,14 @@ async fn run() -> Result<(), String> {
             )
             .await
         }
+        "pass-through" => {
+            let app = pass_through().layer(app);
+            axum::serve(
+                listener,
+                ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+            )
+            .await
+        }
         "claims-only" => {
             let claims = CarriedClaims {
                 text: Arc::from("bench-client-and-a-token-id"),
@@ -125,7 +137,7 @@ async fn run() -> Result<(), String> {
         }
         other => {
             return Err(format!(
-                "REFERENCE={other:?}: expected static-token or claims-only"
+                "REFERENCE={other:?}: expected static-token, pass-through or claims-only"
             ));
         }
     };
@@ -150,6 +162,14 @@ fn static_token(
             Err(response)
         }
     })
+}
+
+#[allow(
+    clippy::result_large_err,
+    reason = "tower-http's `ValidateRequest` closures return the refusal as `Err(Response)`"
+)]
+fn pass_through() -> ValidateRequestHeaderLayer<impl Fn(&mut Request) -> Result<(), Response<Body>> + Clone> {
+    ValidateRequestHeaderLayer::custom(|_: &mut Request| Ok(()))
 }
 
 /// Eight bytes at a time, as fastauth's own comparison.

@@ -223,8 +223,7 @@ impl<S> CachedTokenStore<S> {
     /// Forgets what is cached for `client_id`, for example when another instance
     /// announces a revocation through a channel of your own.
     pub fn invalidate(&self, client_id: &str) {
-        let stripe = self.stripe(client_id);
-        stripe.changed(lock_write(&stripe.shard)).remove(client_id);
+        self.write(client_id).remove(client_id);
     }
 
     /// Forgets everything.
@@ -295,11 +294,13 @@ impl<S> CachedTokenStore<S> {
     }
 
     fn cached(&self, client_id: &str) -> Lookup {
-        let shard = lock_read(&self.stripe(client_id).shard);
+        let stripe = self.stripe(client_id);
+        let shard = lock_read(&stripe.shard);
         match shard.map.get(client_id) {
             Some(entry) if entry.expires > Instant::now() => Lookup::Hit(entry.value.clone()),
+            // Read under the lock: a change moves the revision on before it unlocks.
             _ => Lookup::Miss {
-                generation: shard.generation,
+                revision: stripe.revision.load(Acquire),
             },
         }
     }
@@ -330,7 +331,7 @@ impl Stripe {
 }
 
 /// A shard locked for a change; moves its revision on when dropped (with `Release`,
-/// still holding the lock).
+/// still holding the lock: fields drop after `drop` runs).
 struct Changing<'a> {
     shard: RwLockWriteGuard<'a, Shard>,
     revision: &'a AtomicU64,
@@ -350,6 +351,13 @@ impl std::ops::DerefMut for Changing<'_> {
     }
 }
 
+impl Changing<'_> {
+    /// Whether nothing changed the shard since `revision` was read under its lock.
+    fn unchanged_since(&self, revision: u64) -> bool {
+        self.revision.load(Acquire) == revision
+    }
+}
+
 impl Drop for Changing<'_> {
     fn drop(&mut self) {
         self.revision.fetch_add(1, Release);
@@ -358,7 +366,7 @@ impl Drop for Changing<'_> {
 
 enum Lookup {
     Hit(Option<StoredTokens>),
-    Miss { generation: u64 },
+    Miss { revision: u64 },
 }
 
 impl<S: fmt::Debug> fmt::Debug for CachedTokenStore<S> {
@@ -382,15 +390,16 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
     }
 
     async fn load(&self, client_id: &str) -> Result<Option<StoredTokens>, StoreError> {
-        let generation = match self.cached(client_id) {
+        let revision = match self.cached(client_id) {
             Lookup::Hit(value) => return Ok(value),
-            Lookup::Miss { generation } => generation,
+            Lookup::Miss { revision } => revision,
         };
         let value = self.inner.load(client_id).await?;
         let expires = self.expiry(&value);
         let mut shard = self.write(client_id);
-        // A write to this shard since the lookup may have made `value` outdated.
-        if shard.generation == generation {
+        // A write to this shard since the lookup may have made `value` outdated (and in
+        // a new period, the answer may be older than the entry's expiry allows for).
+        if shard.unchanged_since(revision) {
             shard.insert(client_id, value.clone(), expires);
         }
         Ok(value)
@@ -484,9 +493,6 @@ struct Shard {
     order: VecDeque<(String, u64)>,
     capacity: usize,
     next_stamp: u64,
-    /// Bumped by every write of this instance, so that loads started earlier do
-    /// not cache their answers.
-    generation: u64,
 }
 
 impl Shard {
@@ -496,13 +502,11 @@ impl Shard {
             order: VecDeque::new(),
             capacity,
             next_stamp: 0,
-            generation: 0,
         }
     }
 
     /// Holds `value` until `expires`; `None`: not cached (the entry goes).
     fn insert(&mut self, client_id: &str, value: Option<StoredTokens>, expires: Option<Instant>) {
-        self.generation = self.generation.wrapping_add(1);
         let Some(expires) = expires.filter(|_| self.capacity > 0) else {
             self.map.remove(client_id);
             return;
@@ -538,12 +542,10 @@ impl Shard {
     }
 
     fn remove(&mut self, client_id: &str) {
-        self.generation = self.generation.wrapping_add(1);
         self.map.remove(client_id);
     }
 
     fn clear(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
         self.map.clear();
         self.order.clear();
     }
