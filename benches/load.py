@@ -15,11 +15,11 @@ same app without the check and receives the very same request bytes (the same to
 header), both measured at once (see measure_pair); the table gives each round's ratio
 (baseline CPU / protected CPU, so 1.0 is free and 0.97 is 3 % more CPU) and their median.
 An A/A row pairs two processes of the same baseline server: how far from 1.0 it lands is
-how far the method can be trusted. Reference rows (benches/servers/load_reference.rs) put the cheapest
-alternatives in the same app: a static token check, the same layer checking nothing (the
-reference layers are not in the baseline, fastauth's is), and claims handed to the handler
-without any check. Everything it starts is stopped and its temporary
-files removed when it ends, also on Ctrl-C.
+how far the method can be trusted. Reference rows (benches/servers/load_reference.rs) put
+the cheapest alternatives in the same app: a static token check, the same layer checking
+nothing (the reference layers are not in the baseline, fastauth's is), and claims handed to
+the handler without any check. Everything it starts is stopped and its temporary files
+removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
     python3 benches/load.py --rounds 5 --duration 10

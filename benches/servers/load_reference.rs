@@ -1,9 +1,10 @@
 //! The reference servers of `benches/load.py`: what the cheapest alternatives to a JWT check
 //! cost in the very server the layer is measured in. Not an example to copy.
 //!
-//! The app is `basic_api`'s unprotected baseline, byte for byte in what it serves: the same
-//! routes, the same configuration file (`FASTAUTH_CONFIG`, read with the same client
-//! address), fastauth's layer with no protected path, logging at `info`. Around the whole
+//! The app is `basic_api`'s unprotected baseline as far as `load.py` requests it: the same
+//! routes (the two protected ones answer without reading claims; only `/health` is
+//! requested, with the same answer), the same configuration file (`FASTAUTH_CONFIG`, read
+//! with the same client address), fastauth's layer with no protected path, logging at `info`. Around the whole
 //! router (no per-route box, the cheapest place for a layer) sits one reference layer,
 //! chosen by `REFERENCE`:
 //!
