@@ -17,8 +17,9 @@ header), both measured at once (see measure_pair); the table gives each round's 
 An A/A row pairs two processes of the same baseline server: how far from 1.0 it lands is
 how far the method can be trusted. Reference rows (benches/servers/load_reference.rs) put
 the cheapest alternatives in the same app: a static token check, the same layer checking
-nothing (the reference layers are not in the baseline, fastauth's is), and claims handed to
-the handler without any check. Everything it starts is stopped and its temporary files
+nothing (the reference layers are not in the baseline, fastauth's is), claims handed to
+the handler without any check, and the app without fastauth's layer (what that layer costs
+a request it lets through). Everything it starts is stopped and its temporary files
 removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
@@ -227,6 +228,7 @@ REFERENCES = {
     "static-token": "reference: static token check, constant-time (tower-http), no JWT",
     "pass-through": "reference: the same tower-http layer, checking nothing",
     "claims-only": "reference: claims into the extensions, no check",
+    "no-layer": "reference: the app without fastauth's layer (above 1: its cost on a public path)",
 }
 
 
@@ -286,6 +288,7 @@ def basic_scenarios(run):
         (REFERENCES["static-token"], "static-token", stateless),
         (REFERENCES["pass-through"], "pass-through", stateless),
         (REFERENCES["claims-only"], "claims-only", stateless),
+        (REFERENCES["no-layer"], "no-layer", stateless),
         (AA_CONTROL, "baseline2", stateless),
     ]
     for label, server, header in checks:

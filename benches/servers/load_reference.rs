@@ -20,6 +20,10 @@
 //!   as fastauth's `Claims` (an `Arc<str>` clone and five words): the cost of handing
 //!   claims to the handler the way every tower layer does.
 //!
+//! - `no-layer`: the app without fastauth's layer, and nothing in its place: paired with
+//!   the baseline, what fastauth's layer costs a request it lets through untouched (the
+//!   ratio is above 1), so that a user's whole cost of each layer can be compared.
+//!
 //! `load.py` pairs each with the baseline, the same bytes sent to both, as it pairs the
 //! layer's configurations.
 
@@ -94,13 +98,18 @@ async fn run() -> Result<(), String> {
             "/master/health",
             get(|| async { Json(json!({"status": "healthy"})) }),
         )
-        .nest_service(auth.token_prefix(), auth.token_router())
-        .layer(auth.layer());
+        .nest_service(auth.token_prefix(), auth.token_router());
+    let reference = var("REFERENCE")?;
+    // `no-layer` is the same app without fastauth's layer; the others keep it, as the
+    // baseline does.
+    let app = match reference.as_str() {
+        "no-layer" => app,
+        _ => app.layer(auth.layer()),
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let reference = var("REFERENCE")?;
     tracing::info!(%addr, %reference, "load_reference listening");
     let served = match reference.as_str() {
         "static-token" => {
@@ -111,6 +120,7 @@ async fn run() -> Result<(), String> {
             )
             .await
         }
+        "no-layer" => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await,
         "pass-through" => {
             let app = pass_through().layer(app);
             axum::serve(
@@ -138,7 +148,7 @@ async fn run() -> Result<(), String> {
         }
         other => {
             return Err(format!(
-                "REFERENCE={other:?}: expected static-token, pass-through or claims-only"
+                "REFERENCE={other:?}: expected static-token, pass-through, claims-only or no-layer"
             ));
         }
     };
