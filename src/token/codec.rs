@@ -277,11 +277,14 @@ mod tests {
     #[test]
     fn sign_refuses_claims_too_large_for_verify() {
         let c = codec();
+        // One `exp` for every call: the expected claims are built again after signing, and
+        // a second read of the clock could land in the next second.
+        let exp = now_secs() + 600;
         let claims = |jti_len: usize| {
             Claims::new(crate::token::ClaimsData {
                 client_id: "c".into(),
                 token_type: TokenType::Access,
-                exp: now_secs() + 600,
+                exp,
                 iat: 0,
                 jti: Some("j".repeat(jti_len)),
             })
