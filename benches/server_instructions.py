@@ -8,10 +8,14 @@ credential) under valgrind's callgrind, sends each the very same request bytes w
 zeroes the counters after a warm-up, and divides the instructions the server ran (all
 threads, user space only: the kernel's part is the same for both) by the requests served.
 The difference to the baseline is the layer's own cost; `--keep DIR` leaves the callgrind
-outputs there for `callgrind_annotate`, to see where it goes.
+outputs there for `callgrind_annotate`, to see where it goes. A last table counts load.py's
+reference servers (benches/servers/load_reference.rs) against the same baseline: the app
+without fastauth's layer (what the layer costs before it checks anything), a tower-http
+layer checking nothing, and a static token check.
 
     python3 benches/server_instructions.py                  # every configuration
     python3 benches/server_instructions.py --only stateless --keep /tmp/cg
+    python3 benches/server_instructions.py --only references
 
 Valgrind runs SHA-256 in software (~3,400 instructions a block), so the master token's
 row counts its digest at many times what SHA-NI costs. Needs valgrind and wrk; builds the
@@ -35,12 +39,12 @@ from load import KEY, MASTER, ROOT, example_binary, free_port, get_json, wait_ht
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["stateless", "memory", "stored", "master"])
+    parser.add_argument("--only", choices=["stateless", "memory", "stored", "master", "references"])
     parser.add_argument("--seconds", type=int, default=6, help="of wrk per measurement")
     parser.add_argument("--keep", help="a directory for the callgrind outputs")
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--example", "basic_api", "--example", "token_database"],
-                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--example", "basic_api", "--example", "token_database",
+                    "--example", "load_reference"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="fastauth-instructions-")
     procs = []
 
@@ -49,14 +53,14 @@ def main():
                                       stderr=subprocess.DEVNULL))
         return procs[-1]
 
-    def server(name, **config):
+    def server(name, example="basic_api", env=None, **config):
         path = os.path.join(tmp, f"{name}.json")
         with open(path, "w") as f:
             json.dump({"cryptography_key": KEY, "master_token": MASTER, **config}, f)
         port = free_port()
         proc = start(["taskset", "-c", "0", "valgrind", "--tool=callgrind",
-                      f"--callgrind-out-file={tmp}/{name}.%p.out", example_binary("basic_api")],
-                     {"FASTAUTH_CONFIG": path, "PORT": str(port)})
+                      f"--callgrind-out-file={tmp}/{name}.%p.out", example_binary(example)],
+                     {"FASTAUTH_CONFIG": path, "PORT": str(port), **(env or {})})
         wait_http(f"http://127.0.0.1:{port}/auth/token/new", timeout=120)
         return name, proc, port
 
@@ -109,6 +113,21 @@ def main():
                 header = f"ACCESS-TOKEN: {token}"
             base, protected = measure(baseline, header), measure(target, header)
             print(f"| {name} | {base:,.0f} | {protected:,.0f} | +{protected - base:,.0f} |", flush=True)
+        if not args.only or args.only == "references":
+            # What a layer costs before it checks anything: the reference servers of load.py
+            # (benches/servers/load_reference.rs), against the same baseline and header.
+            token = get_json(f"http://127.0.0.1:{baseline[2]}/auth/token/new?client_id=bench",
+                             headers={"MASTER-TOKEN": MASTER})["data"]["access_token"]
+            header = f"ACCESS-TOKEN: {token}"
+            print()
+            print("| reference server | baseline instructions/request | reference | difference |")
+            print("|---|---|---|---|")
+            for reference in ["no-layer", "pass-through", "static-token"]:
+                target = server(f"reference-{reference}", example="load_reference",
+                                env={"REFERENCE": reference, "REFERENCE_TOKEN": token},
+                                access_token_paths=[], token_mode="stateless")
+                base, other = measure(baseline, header), measure(target, header)
+                print(f"| {reference} | {base:,.0f} | {other:,.0f} | {other - base:+,.0f} |", flush=True)
     finally:
         for proc in procs:
             proc.terminate()
