@@ -15,6 +15,7 @@ use std::{
 use criterion::{Criterion, criterion_group, criterion_main};
 use fastauth::{
     FastAuth, FastAuthBuilder,
+    body::FullBody,
     store::{CachedTokenStore, MemoryTokenStore},
     token::TokenType,
 };
@@ -126,7 +127,9 @@ fn paths(c: &mut Criterion) {
 }
 
 fn layer(c: &mut Criterion) {
-    let inner = tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let inner = tower::service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(FullBody::default()))
+    });
     // Every request carries the same header value object, as a server hands the layer a
     // header parsed out of its read buffer: the benchmark measures the layer, not copying
     // the token into a new `HeaderValue`.

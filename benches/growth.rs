@@ -37,7 +37,7 @@ use std::{
 
 use common::cpu_time::ThreadCpuTime;
 use criterion::Criterion;
-use fastauth::{FastAuth, FastAuthBuilder, store::MemoryTokenStore};
+use fastauth::{FastAuth, FastAuthBuilder, body::FullBody, store::MemoryTokenStore};
 use http::{HeaderName, HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
@@ -129,11 +129,12 @@ fn fastauth(store: Option<Arc<MemoryTokenStore>>, token_cache_capacity: usize) -
     .unwrap()
 }
 
-type Inner = tower::util::ServiceFn<fn(Request<()>) -> std::future::Ready<Result<Response<()>, Infallible>>>;
+type Inner =
+    tower::util::ServiceFn<fn(Request<()>) -> std::future::Ready<Result<Response<FullBody>, Infallible>>>;
 
 fn inner() -> Inner {
-    fn answer(_request: Request<()>) -> std::future::Ready<Result<Response<()>, Infallible>> {
-        std::future::ready(Ok(Response::new(())))
+    fn answer(_request: Request<()>) -> std::future::Ready<Result<Response<FullBody>, Infallible>> {
+        std::future::ready(Ok(Response::new(FullBody::default())))
     }
     tower::service_fn(answer as fn(_) -> _)
 }

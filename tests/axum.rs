@@ -546,3 +546,37 @@ async fn master_token_header_alias() {
     let err = stored().master_token_header("bad header").build().unwrap_err();
     assert!(err.to_string().contains("bad header"), "{err}");
 }
+
+/// Around a router, the layer answers in axum's own body type, refusals included, so
+/// axum takes its responses as they are (before, it boxed each one once more). In
+/// process: the response type is the point.
+#[tokio::test]
+async fn the_layer_answers_in_axums_body_type() {
+    use axum::{body::Body, http::Request, response::Response};
+    use tower::{Layer, ServiceExt};
+
+    let auth = builder().stateless().build().unwrap();
+    let app = auth
+        .layer()
+        .layer(Router::new().route("/access/items", get(|| async { "items" })));
+    let request = |token: Option<&str>| {
+        let builder = Request::get("/access/items");
+        match token {
+            Some(token) => builder.header("access-token", token),
+            None => builder,
+        }
+        .body(Body::empty())
+        .unwrap()
+    };
+
+    let refused: Response<Body> = app.clone().oneshot(request(None)).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body = axum::body::to_bytes(refused.into_body(), 1024).await.unwrap();
+    assert_eq!(body, r#"{"detail":"Access token missing"}"#);
+
+    let token = auth.issue(Some("c1")).await.unwrap().access_token;
+    let granted: Response<Body> = app.oneshot(request(Some(&token))).await.unwrap();
+    assert_eq!(granted.status(), 200);
+    let body = axum::body::to_bytes(granted.into_body(), 1024).await.unwrap();
+    assert_eq!(body, "items");
+}

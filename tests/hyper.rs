@@ -3,6 +3,7 @@
 mod common;
 
 use std::{
+    collections::VecDeque,
     convert::Infallible,
     future::poll_fn,
     net::SocketAddr,
@@ -14,7 +15,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use fastauth::{Claims, FastAuth, FastAuthBuilder};
+use fastauth::{Claims, FastAuth, FastAuthBuilder, body::ResponseBody};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -58,8 +59,22 @@ impl App {
             let body = format!("{} client_id={client_id}", req.method());
             async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
         });
-        let service = ServiceBuilder::new().layer(auth.layer()).service(inner);
+        Self::serve(ServiceBuilder::new().layer(auth.layer()).service(inner), calls).await
+    }
 
+    /// Serves `service` over a real socket, each connection with its peer's address.
+    async fn serve<S, B>(service: S, calls: Arc<AtomicUsize>) -> Self
+    where
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -303,7 +318,7 @@ struct Gate {
 }
 
 impl Service<Request<Empty<Bytes>>> for Gate {
-    type Response = Response<Empty<Bytes>>;
+    type Response = Response<Full<Bytes>>;
     type Error = String;
     type Future = std::future::Ready<Result<Self::Response, String>>;
 
@@ -319,7 +334,7 @@ impl Service<Request<Empty<Bytes>>> for Gate {
     }
 
     fn call(&mut self, _req: Request<Empty<Bytes>>) -> Self::Future {
-        std::future::ready(Ok(Response::new(Empty::new())))
+        std::future::ready(Ok(Response::new(Full::default())))
     }
 }
 
@@ -350,4 +365,52 @@ async fn poll_ready_is_propagated() {
     });
     let err = failing.ready().await.err().expect("the inner error");
     assert_eq!(err, "inner service overloaded");
+}
+
+/// A body type fastauth cannot write a refusal in (not a `RefusalBody`): its frames, one
+/// by one.
+struct Frames(VecDeque<Bytes>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|data| Ok(http_body::Frame::data(data))))
+    }
+}
+
+#[tokio::test]
+async fn any_other_body_type_goes_through_response_body() {
+    let auth = builder().build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let inner = service_fn(move |_: Request<Incoming>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let frames = ["streamed ", "in ", "three frames"].map(Bytes::from);
+        async move { Ok::<_, Infallible>(Response::new(Frames(frames.into()))) }
+    });
+    let service = ServiceBuilder::new()
+        .layer(auth.layer())
+        .map_response(|response: Response<Frames>| response.map(ResponseBody::new))
+        .service(inner);
+    let app = App::serve(service, calls).await;
+
+    // The inner service's frames pass through the wrapper as they are.
+    let reply = app.get("/public", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(reply.body, "streamed in three frames");
+    assert_eq!(app.calls(), 1);
+
+    // The layer writes its refusal in the same type, the inner service is not called.
+    app.get("/api/items", &[])
+        .await
+        .assert_refused("Access token missing");
+    app.get("/admin", &[])
+        .await
+        .assert_refused("Master token missing");
+    assert_eq!(app.calls(), 1);
 }

@@ -11,7 +11,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::{authorize::Grant, body::ResponseBody};
+use crate::{authorize::Grant, body::RefusalBody};
 
 type Lookup = Pin<Box<dyn Future<Output = Result<Grant, Response<Bytes>>> + Send + 'static>>;
 
@@ -86,8 +86,9 @@ impl<F, S, ReqBody, ResBody, E> Future for ResponseFuture<F, S, ReqBody>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
     S: Service<Request<ReqBody>, Future = F, Response = Response<ResBody>, Error = E>,
+    ResBody: RefusalBody,
 {
-    type Output = Result<Response<ResponseBody<ResBody>>, E>;
+    type Output = Result<Response<ResBody>, E>;
 
     #[allow(
         clippy::expect_used,
@@ -98,12 +99,11 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Call { future } => {
-                    let response = ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                    return future.poll(cx);
                 }
                 StateProj::Reject { response } => {
                     let response = response.take().expect("polled after completion");
-                    return Poll::Ready(Ok(response.map(ResponseBody::full)));
+                    return Poll::Ready(Ok(response.map(ResBody::from_refusal)));
                 }
                 StateProj::Lookup {
                     lookup,

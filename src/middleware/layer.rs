@@ -16,10 +16,13 @@ use crate::{auth::FastAuth, paths::Level};
 /// [`AuthError`](crate::AuthError)).
 ///
 /// Works with any `Service<http::Request<ReqBody>, Response = http::Response<ResBody>>`
-/// that is `Clone`, for any request and response bodies: axum's `Router::layer` and
-/// `route_layer`, tonic's `Server::builder().layer`, or a plain hyper service through
+/// that is `Clone`, for any request body: axum's `Router::layer` and `route_layer`,
+/// tonic's `Server::builder().layer`, or a plain hyper service through
 /// `tower::ServiceBuilder::new().layer(auth.layer()).service(svc)`. `poll_ready` is the
-/// inner service's.
+/// inner service's. Its responses have the inner service's body type, in which it writes
+/// its refusals: a [`RefusalBody`](crate::body::RefusalBody), such as axum's `Body` (with
+/// the `axum` feature), tonic's (with `tonic`) or `http-body-util`'s `Full`; any other
+/// body goes through [`ResponseBody`](crate::body::ResponseBody).
 ///
 /// # gRPC
 ///

@@ -9,7 +9,7 @@ use super::future::ResponseFuture;
 use crate::{
     auth::FastAuth,
     authorize::{self, Decision, Refusal},
-    body::ResponseBody,
+    body::RefusalBody,
     paths::Level,
     response::{Protocol, Rejection},
 };
@@ -62,8 +62,9 @@ impl<S> FastAuthService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FastAuthService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: RefusalBody,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, S, ReqBody>;
 

@@ -394,7 +394,7 @@ mod tests {
         let svc = ServiceBuilder::new()
             .layer(auth.layer())
             .service_fn(|_req: Request<String>| async {
-                Ok::<_, Infallible>(Response::new(String::from("inner")))
+                Ok::<_, Infallible>(Response::new(crate::body::FullBody::new("inner".into())))
             });
         let req = Request::get("/api/items")
             .header("access-token", access_token)

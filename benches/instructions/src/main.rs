@@ -17,7 +17,7 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use fastauth::{FastAuth, FastAuthBuilder, store::MemoryTokenStore, token::TokenType};
+use fastauth::{FastAuth, FastAuthBuilder, body::FullBody, store::MemoryTokenStore, token::TokenType};
 use http::{HeaderValue, Request, Response};
 use tower::{Layer, Service};
 
@@ -63,7 +63,9 @@ fn bench(mut run: impl FnMut()) {
 
 /// A request through the layer to a trivial inner service, `ROUNDS` times.
 fn layer_bench(auth: &FastAuth, path: &'static str) {
-    let inner = tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let inner = tower::service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(FullBody::default()))
+    });
     let mut service = auth.layer().layer(inner);
     let token = now(auth.issue(Some("bench-client")))
         .and_then(Result::ok)
