@@ -18,8 +18,8 @@ An A/A row pairs two processes of the same baseline server: how far from 1.0 it 
 how far the method can be trusted. Reference rows (benches/servers/load_reference.rs) put
 the cheapest alternatives in the same app: a static token check, the same layer checking
 nothing (the reference layers are not in the baseline, fastauth's is), claims handed to
-the handler without any check, and the app without fastauth's layer (what that layer costs
-a request it lets through). Everything it starts is stopped and its temporary files
+the handler without any check, the app without fastauth's layer (what that layer costs
+a request it lets through), and fastauth's layer around the router instead of on each route. Everything it starts is stopped and its temporary files
 removed when it ends, also on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
@@ -229,6 +229,7 @@ REFERENCES = {
     "pass-through": "reference: the same tower-http layer, checking nothing",
     "claims-only": "reference: claims into the extensions, no check",
     "no-layer": "reference: the app without fastauth's layer (above 1: its cost on a public path)",
+    "layer-around": "reference: fastauth's layer around the router, not Router::layer (above 1: what that saves)",
 }
 
 
@@ -289,6 +290,7 @@ def basic_scenarios(run):
         (REFERENCES["pass-through"], "pass-through", stateless),
         (REFERENCES["claims-only"], "claims-only", stateless),
         (REFERENCES["no-layer"], "no-layer", stateless),
+        (REFERENCES["layer-around"], "layer-around", stateless),
         (AA_CONTROL, "baseline2", stateless),
     ]
     for label, server, header in checks:

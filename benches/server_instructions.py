@@ -10,8 +10,9 @@ threads, user space only: the kernel's part is the same for both) by the request
 The difference to the baseline is the layer's own cost; `--keep DIR` leaves the callgrind
 outputs there for `callgrind_annotate`, to see where it goes. A last table counts load.py's
 reference servers (benches/servers/load_reference.rs) against the same baseline: the app
-without fastauth's layer (what the layer costs before it checks anything), a tower-http
-layer checking nothing, and a static token check.
+without fastauth's layer (what the layer costs before it checks anything), the layer around
+the router instead of on each route, a tower-http layer checking nothing, and a static
+token check.
 
     python3 benches/server_instructions.py                  # every configuration
     python3 benches/server_instructions.py --only stateless --keep /tmp/cg
@@ -122,7 +123,7 @@ def main():
             print()
             print("| reference server | baseline instructions/request | reference | difference |")
             print("|---|---|---|---|")
-            for reference in ["no-layer", "pass-through", "static-token"]:
+            for reference in ["no-layer", "layer-around", "pass-through", "static-token"]:
                 target = server(f"reference-{reference}", example="load_reference",
                                 env={"REFERENCE": reference, "REFERENCE_TOKEN": token},
                                 access_token_paths=[], token_mode="stateless")

@@ -23,6 +23,9 @@
 //! - `no-layer`: the app without fastauth's layer, and nothing in its place: paired with
 //!   the baseline, what fastauth's layer costs a request it lets through untouched (the
 //!   ratio is above 1), so that a user's whole cost of each layer can be compared.
+//! - `layer-around`: fastauth's layer with the same configuration, around the whole router
+//!   (`auth.layer().layer(router)`) instead of axum's `Router::layer`, which wraps every
+//!   route in it: what that placement saves.
 //!
 //! `load.py` pairs each with the baseline, the same bytes sent to both, as it pairs the
 //! layer's configurations.
@@ -103,7 +106,7 @@ async fn run() -> Result<(), String> {
     // `no-layer` is the same app without fastauth's layer; the others keep it, as the
     // baseline does.
     let app = match reference.as_str() {
-        "no-layer" => app,
+        "no-layer" | "layer-around" => app,
         _ => app.layer(auth.layer()),
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -121,6 +124,14 @@ async fn run() -> Result<(), String> {
             .await
         }
         "no-layer" => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await,
+        "layer-around" => {
+            let app = auth.layer().layer(app);
+            axum::serve(
+                listener,
+                ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+            )
+            .await
+        }
         "pass-through" => {
             let app = pass_through().layer(app);
             axum::serve(
@@ -148,7 +159,7 @@ async fn run() -> Result<(), String> {
         }
         other => {
             return Err(format!(
-                "REFERENCE={other:?}: expected static-token, pass-through, claims-only or no-layer"
+                "REFERENCE={other:?}: expected static-token, pass-through, claims-only, no-layer or layer-around"
             ));
         }
     };
