@@ -80,7 +80,8 @@ use crate::{auth::FastAuth, paths::Level};
 /// axum's `Router::layer` wraps each route, and axum then boxes and clones the wrapped
 /// route for every request. Wrapping the finished router once guards every request it
 /// receives, as `.layer(…)` on the whole router does, for about 500 fewer instructions a
-/// request: 3 % of a small request's in `basic_api`
+/// request: in `basic_api`, 3 % of a small request's instructions, 0.5–2 % of its CPU
+/// time with the kernel's part
 /// ([BENCHMARKS.md](https://github.com/fastauth-rs/fastauth/blob/main/BENCHMARKS.md)):
 ///
 /// ```
