@@ -749,6 +749,39 @@ async fn a_store_that_answers_asynchronously_is_remembered_by_its_revision_too()
 }
 
 #[tokio::test]
+async fn an_encrypted_store_keeps_the_revision_of_the_store_it_seals_into() {
+    use fastauth::store::{EncryptedStore, MemoryTokenStore};
+
+    // As the crate docs compose it: the memory store sealed. Its answers are the
+    // memory store's, opened, so they change only when that store's revision does.
+    let sealed = EncryptedStore::with_key(MemoryTokenStore::new(), common::keys::KEY).unwrap();
+    let store = std::sync::Arc::new(CountingStore::around(sealed, false));
+    let auth = builder().store(store.clone()).build().unwrap();
+    let server = Server::start(&auth).await;
+    let pair = auth.issue(Some("c")).await.unwrap();
+    server.assert_accepted(&pair.access_token, "c").await;
+    server.assert_accepted(&pair.access_token, "c").await;
+    let asked = store.asked();
+    for _ in 0..5 {
+        server.assert_accepted(&pair.access_token, "c").await;
+    }
+    assert_eq!(
+        store.asked(),
+        asked,
+        "the sealed store's revision did not change: it is not asked again"
+    );
+    auth.revoke("c").await.unwrap();
+    server
+        .assert_refused("revoked access token", &pair.access_token, "Access token revoked")
+        .await;
+    assert_eq!(
+        store.asked(),
+        asked + 2,
+        "after the revocation, each of the two requests asks"
+    );
+}
+
+#[tokio::test]
 async fn a_cached_store_is_asked_again_by_the_time_its_answer_may_have_expired() {
     use std::{sync::Arc, time::Duration, time::Instant};
 

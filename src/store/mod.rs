@@ -215,7 +215,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// write lock, and reads with `Acquire`. It must never return to an earlier value.
     /// Clients may share a revision (a write then makes the layer ask again about the
     /// others' tokens too, which costs only time). [`MemoryTokenStore`] and
-    /// [`CachedTokenStore`] keep one.
+    /// [`CachedTokenStore`] keep one; [`EncryptedStore`] has its inner store's.
     fn revision(&self, client_id: &str) -> Option<u64> {
         let _ = client_id;
         None
