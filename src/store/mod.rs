@@ -215,7 +215,9 @@ pub trait TokenStore: Send + Sync + 'static {
     /// write lock, and reads with `Acquire`. It must never return to an earlier value.
     /// Clients may share a revision (a write then makes the layer ask again about the
     /// others' tokens too, which costs only time). [`MemoryTokenStore`] and
-    /// [`CachedTokenStore`] keep one; [`EncryptedStore`] has its inner store's.
+    /// [`CachedTokenStore`] keep one; [`EncryptedStore`] has its inner store's. A store
+    /// that wraps another and answers from its records alone should forward it too: the
+    /// default, `None`, is always correct but makes the layer ask on every request.
     fn revision(&self, client_id: &str) -> Option<u64> {
         let _ = client_id;
         None
