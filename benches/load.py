@@ -414,8 +414,7 @@ def run_scenarios(args, builders):
 def main():
     args = arguments(__doc__, fresh=True)
     if not args.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "fastauth", "--features", "axum", "--example", "basic_api",
-               "--example", "token_database",
+        cmd = ["cargo", "build", "--release", "-p", "fastauth", "--example", "basic_api", "--example", "token_database",
                "--example", "load_reference"]
         subprocess.run(cmd, cwd=ROOT, check=True)
     run_scenarios(args, [basic_scenarios])

@@ -44,8 +44,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=6, help="of wrk per measurement")
     parser.add_argument("--keep", help="a directory for the callgrind outputs")
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--features", "axum", "--example", "basic_api",
-                    "--example", "token_database", "--example", "load_reference"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--example", "basic_api", "--example", "token_database",
+                    "--example", "load_reference"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="fastauth-instructions-")
     procs = []
 

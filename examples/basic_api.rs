@@ -1,7 +1,7 @@
 //! The quick-start app of fastauth-api's README, in Rust.
 //!
 //! ```text
-//! FASTAUTH_CONFIG=examples/fastauth.config.json cargo run --features axum --example basic_api
+//! FASTAUTH_CONFIG=examples/fastauth.config.json cargo run --example basic_api
 //! curl -s localhost:8000/health
 //! curl -s -H 'MASTER-TOKEN: example-master-token' 'localhost:8000/auth/token/new?client_id=me'
 //! curl -s -H "ACCESS-TOKEN: $ACCESS" localhost:8000/access/health
