@@ -19,8 +19,9 @@ how far the method can be trusted. Reference rows (benches/servers/load_referenc
 the cheapest alternatives in the same app: a static token check, the same layer checking
 nothing (the reference layers are not in the baseline, fastauth's is), claims handed to
 the handler without any check, the app without fastauth's layer (what that layer costs
-a request it lets through), and fastauth's layer around the router instead of on each route. Everything it starts is stopped and its temporary files
-removed when it ends, also on Ctrl-C.
+a request it lets through), and fastauth's layer around the router instead of on each
+route. Everything it starts is stopped and its temporary files removed when it ends, also
+on Ctrl-C.
 
     python3 benches/load.py                 # all scenarios, 5 rounds of 5 s
     python3 benches/load.py --rounds 5 --duration 10

@@ -12,7 +12,6 @@
 //! use tower::ServiceBuilder;
 //! # use std::convert::Infallible;
 //! # use http::{Request, Response};
-//! # #[derive(Default)]
 //! # struct MyBody;
 //! # impl http_body::Body for MyBody {
 //! #     type Data = bytes::Bytes;
@@ -38,7 +37,6 @@
 //! ```
 
 use std::{
-    convert::Infallible,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -48,40 +46,9 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
-/// A body held in memory in one piece (fastauth's JSON answers).
-#[derive(Debug, Default, Clone)]
-pub struct FullBody {
-    data: Option<Bytes>,
-}
-
-impl FullBody {
-    /// A body with these bytes.
-    pub fn new(data: Bytes) -> Self {
-        Self {
-            data: (!data.is_empty()).then_some(data),
-        }
-    }
-}
-
-impl Body for FullBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().data.take().map(|d| Ok(Frame::data(d))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
-    }
-}
+/// A body held in memory in one piece: the token router's answers, and the layer's own
+/// inside [`ResponseBody`]. It is `http-body-util`'s `Full`.
+pub type FullBody = http_body_util::Full<Bytes>;
 
 /// A response body type the layer can write its own answers in: its refusals (JSON over
 /// HTTP, an empty body for gRPC), or what an [`on_failure`](crate::FastAuthBuilder::on_failure)
@@ -89,8 +56,8 @@ impl Body for FullBody {
 ///
 /// [`FastAuthService`](crate::FastAuthService) answers with the inner service's body type,
 /// so that type must implement this. It is implemented for axum's `Body` (feature
-/// `axum`), tonic's `Body` (feature `tonic`), `http-body-util`'s `Full<Bytes>`, `BoxBody`
-/// and `UnsyncBoxBody`, and for [`ResponseBody`], which wraps any other body. Implement it
+/// `axum`), tonic's `Body` (feature `tonic`), `http-body-util`'s `Full<Bytes>` ([`FullBody`]),
+/// `BoxBody` and `UnsyncBoxBody`, and for [`ResponseBody`], which wraps any other body. Implement it
 /// for a body type of your own.
 #[diagnostic::on_unimplemented(
     message = "fastauth cannot write its refusals in a `{Self}` response body",
@@ -117,11 +84,11 @@ impl RefusalBody for axum_core::body::Body {
 impl RefusalBody for tonic::body::Body {
     fn from_refusal(bytes: Bytes) -> Self {
         // An empty `Full` is `Body::empty()`, without a box.
-        Self::new(http_body_util::Full::new(bytes))
+        Self::new(FullBody::new(bytes))
     }
 }
 
-impl RefusalBody for http_body_util::Full<Bytes> {
+impl RefusalBody for FullBody {
     fn from_refusal(bytes: Bytes) -> Self {
         Self::new(bytes)
     }
@@ -129,19 +96,13 @@ impl RefusalBody for http_body_util::Full<Bytes> {
 
 impl<E: 'static> RefusalBody for http_body_util::combinators::BoxBody<Bytes, E> {
     fn from_refusal(bytes: Bytes) -> Self {
-        Self::new(http_body_util::Full::new(bytes).map_err(|never| match never {}))
+        Self::new(FullBody::new(bytes).map_err(|never| match never {}))
     }
 }
 
 impl<E: 'static> RefusalBody for http_body_util::combinators::UnsyncBoxBody<Bytes, E> {
     fn from_refusal(bytes: Bytes) -> Self {
-        Self::new(http_body_util::Full::new(bytes).map_err(|never| match never {}))
-    }
-}
-
-impl RefusalBody for FullBody {
-    fn from_refusal(bytes: Bytes) -> Self {
-        Self::new(bytes)
+        Self::new(FullBody::new(bytes).map_err(|never| match never {}))
     }
 }
 

@@ -103,8 +103,8 @@ async fn run() -> Result<(), String> {
         )
         .nest_service(auth.token_prefix(), auth.token_router());
     let reference = var("REFERENCE")?;
-    // `no-layer` is the same app without fastauth's layer; the others keep it, as the
-    // baseline does.
+    // `no-layer` is the same app without fastauth's layer, and `layer-around` puts it
+    // around the router below; the others keep `Router::layer`, as the baseline does.
     let app = match reference.as_str() {
         "no-layer" | "layer-around" => app,
         _ => app.layer(auth.layer()),
