@@ -16,11 +16,12 @@ use std::{
 use http::{Extensions, HeaderMap, Uri};
 
 use crate::{
+    clock::unix_secs_now_or_later,
     credentials,
     error::{AuthError, StoreError},
     paths::Level,
     state::Shared,
-    token::{Claims, TokenType, cache::Lookup, now_secs},
+    token::{Claims, TokenType, cache::Lookup},
 };
 
 /// Leave to call the inner service, with the claims of the access token that earned it.
@@ -295,7 +296,7 @@ fn record_current(shared: &Shared, token: &str, revision: u64, now: u64) {
 /// recognised by its bytes, so only a new one pays for UTF-8 validation and the HMAC.
 pub(crate) fn verify_access_token<'t>(shared: &Shared, token: &'t [u8]) -> Result<Verified<'t>, AuthError> {
     let cache = shared.token_cache.as_ref();
-    let now = now_secs();
+    let now = unix_secs_now_or_later();
     let miss = match cache.map(|cache| cache.lookup(token, now)) {
         Some(Lookup::Hit(hit)) => {
             return Ok(Verified {

@@ -216,6 +216,7 @@
 mod auth;
 mod authorize;
 pub mod body;
+mod clock;
 mod config;
 mod credentials;
 pub mod crypto;

@@ -11,13 +11,16 @@ use std::{
             Ordering::{AcqRel, Acquire, Release},
         },
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use async_trait::async_trait;
 
 use super::{Rotation, StoredTokens, TokenStore};
-use crate::error::StoreError;
+use crate::{
+    clock::{monotonic_nanos_now_or_earlier, monotonic_nanos_now_or_later},
+    error::StoreError,
+};
 
 /// Default upper bound on cached clients.
 pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 10_000;
@@ -32,7 +35,8 @@ const SHARDS: usize = 16;
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// A stored pair expires at the end of this many periods of `ttl / PERIODS_PER_TTL` (see
 /// [`CachedTokenStore::revision`](TokenStore::revision)), so it is served for at least
-/// seven eighths of the TTL and never longer than the TTL.
+/// seven eighths of the TTL (less two ticks of the coarse clock, src/clock.rs) and never
+/// longer than the TTL.
 const PERIODS_PER_TTL: u64 = 8;
 
 /// Caches the answers of another [`TokenStore`]: a bounded, short-lived cache in front of
@@ -70,7 +74,9 @@ const PERIODS_PER_TTL: u64 = 8;
 ///
 /// - A stored pair returned by the inner store is kept for the [`ttl`](CachedTokenStoreBuilder::ttl)
 ///   (default 5 s), or a little less: expiries are rounded down to an eighth of the TTL,
-///   so an entry lives between seven eighths of the TTL and the whole of it. That lets
+///   so an entry lives between seven eighths of the TTL and the whole of it. (The clock
+///   is the kernel's coarse one on Linux, read once a request: an entry can end up to two
+///   of its ticks, 1–10 ms each, before the seven eighths, never after the TTL.) That lets
 ///   the store keep a [revision](TokenStore::revision) that moves on when cached answers
 ///   may have expired, so the layer need not ask it about a token it already found
 ///   current, and still sees a revocation made elsewhere within the TTL.
@@ -110,8 +116,9 @@ pub struct CachedTokenStore<S> {
     ttl: Duration,
     negative_ttl: Duration,
     max_entries: usize,
-    /// Expiries of stored pairs and revisions count periods from here.
-    created: Instant,
+    /// Expiries of stored pairs and revisions count periods from here, on the coarse
+    /// monotonic clock (src/clock.rs): the revision reads it on every protected request.
+    created: u64,
     /// `ttl / PERIODS_PER_TTL` in nanoseconds; `None` when stored pairs are not cached.
     period: Option<NonZeroU64>,
 }
@@ -193,7 +200,7 @@ impl<S> CachedTokenStoreBuilder<S> {
             ttl,
             negative_ttl: self.negative_ttl.min(LONGEST_TTL),
             max_entries: self.max_entries,
-            created: Instant::now(),
+            created: monotonic_nanos_now_or_earlier(),
             period: period.and_then(NonZeroU64::new),
         }
     }
@@ -271,25 +278,24 @@ impl<S> CachedTokenStore<S> {
     }
 
     /// Periods of `period` nanoseconds since the store was created, at `now`.
-    fn period_at(&self, now: Instant, period: NonZeroU64) -> u64 {
-        let elapsed = now.saturating_duration_since(self.created).as_nanos();
-        u64::try_from(elapsed).unwrap_or(u64::MAX) / period
+    fn period_at(&self, now: u64, period: NonZeroU64) -> u64 {
+        now.saturating_sub(self.created) / period
     }
 
     /// When an answer read now stops being served: a stored pair at the end of the
     /// period `PERIODS_PER_TTL` after the current one, "nothing stored" after the
     /// negative TTL. `None`: not cached.
-    fn expiry(&self, value: &Option<StoredTokens>) -> Option<Instant> {
-        let now = Instant::now();
+    fn expiry(&self, value: &Option<StoredTokens>) -> Option<u64> {
+        // The earlier bound: an entry never outlives its TTL by the clock's tick.
+        let now = monotonic_nanos_now_or_earlier();
         match value {
             Some(_) => {
                 let period = self.period?;
                 let end = self.period_at(now, period).checked_add(PERIODS_PER_TTL)?;
-                self.created
-                    .checked_add(Duration::from_nanos(end.checked_mul(period.get())?))
+                self.created.checked_add(end.checked_mul(period.get())?)
             }
             None if self.negative_ttl.is_zero() => None,
-            None => now.checked_add(self.negative_ttl),
+            None => now.checked_add(u64::try_from(self.negative_ttl.as_nanos()).ok()?),
         }
     }
 
@@ -297,7 +303,7 @@ impl<S> CachedTokenStore<S> {
         let stripe = self.stripe(client_id);
         let shard = lock_read(&stripe.shard);
         match shard.map.get(client_id) {
-            Some(entry) if entry.expires > Instant::now() => Lookup::Hit(entry.value.clone()),
+            Some(entry) if entry.expires > monotonic_nanos_now_or_later() => Lookup::Hit(entry.value.clone()),
             // Read under the lock: a change moves the revision on before it unlocks.
             _ => Lookup::Miss {
                 revision: stripe.revision.load(Acquire),
@@ -419,7 +425,7 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
         // A hit compares under the read lock, without copying the pair.
         let shard = lock_read(&self.stripe(client_id).shard);
         let entry = shard.map.get(client_id)?;
-        (entry.expires > Instant::now()).then(|| {
+        (entry.expires > monotonic_nanos_now_or_later()).then(|| {
             entry
                 .value
                 .as_ref()
@@ -436,7 +442,7 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
     fn revision(&self, client_id: &str) -> Option<u64> {
         let period = self.period?;
         let stripe = self.stripe(client_id);
-        let now = self.period_at(Instant::now(), period);
+        let now = self.period_at(monotonic_nanos_now_or_later(), period);
         if stripe.period.load(Acquire) < now {
             // Moved on before the new period is published, so whoever reads the new
             // period reads the new revision too, and whoever does not moves it on itself.
@@ -479,7 +485,8 @@ fn lock_write(shard: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
 
 struct Entry {
     value: Option<StoredTokens>,
-    expires: Instant,
+    /// On the clock of `CachedTokenStore::created`.
+    expires: u64,
     /// Matches the entry's newest record in `Shard::order`.
     stamp: u64,
 }
@@ -506,7 +513,7 @@ impl Shard {
     }
 
     /// Holds `value` until `expires`; `None`: not cached (the entry goes).
-    fn insert(&mut self, client_id: &str, value: Option<StoredTokens>, expires: Option<Instant>) {
+    fn insert(&mut self, client_id: &str, value: Option<StoredTokens>, expires: Option<u64>) {
         let Some(expires) = expires.filter(|_| self.capacity > 0) else {
             self.map.remove(client_id);
             return;
@@ -553,9 +560,12 @@ impl Shard {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicBool, AtomicUsize, Ordering},
+        },
+        time::Instant,
     };
 
     use tokio::sync::{Notify, Semaphore};
@@ -756,7 +766,8 @@ mod tests {
                 }
                 None => {
                     assert!(
-                        answered >= before + ttl * 7 / 8,
+                        // The coarse clock's bounds are a tick apart (src/clock.rs).
+                        answered + 2 * crate::clock::tick() >= before + ttl * 7 / 8,
                         "expired {:?} after it was cached",
                         answered - before
                     );

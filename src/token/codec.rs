@@ -4,10 +4,11 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
+use crate::clock::{unix_secs_now_or_earlier, unix_secs_now_or_later};
+
 use super::{
     Claims, MAX_TOKEN_LEN, TokenError, TokenPair, TokenType, check_client_id,
     keys::KeyRing,
-    now_secs,
     payload::payload,
     random_token_id,
     verifier::{Fast, split, verify_general},
@@ -54,7 +55,7 @@ impl TokenCodec {
     /// Issues an access and a refresh token for `client_id`, both with `iat` = now.
     pub fn issue_pair(&self, client_id: &str) -> Result<TokenPair, TokenError> {
         check_client_id(client_id)?;
-        let now = now_secs();
+        let now = unix_secs_now_or_earlier();
         let claims = |token_type, lifetime: Duration| {
             Claims::from_parts(
                 client_id,
@@ -109,7 +110,7 @@ impl TokenCodec {
     /// Verifies signature, algorithm (HS256 only), `exp` (required), `nbf` (if present)
     /// and that the token is of the `expected` type.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
-        self.verify_at(token, expected, now_secs())
+        self.verify_at(token, expected, unix_secs_now_or_later())
     }
 
     /// [`verify`](Self::verify) at `now` (seconds since the Unix epoch), for a caller
@@ -279,7 +280,7 @@ mod tests {
         let c = codec();
         // One `exp` for every call: the expected claims are built again after signing, and
         // a second read of the clock could land in the next second.
-        let exp = now_secs() + 600;
+        let exp = unix_secs_now_or_earlier() + 600;
         let claims = |jti_len: usize| {
             Claims::new(crate::token::ClaimsData {
                 client_id: "c".into(),

@@ -19,7 +19,11 @@
 //!   `jwk`, `x5u`, `x5c` or `crit` is refused (this crate uses none of them);
 //! - signed by a configured key, with an `exp` (required) that has not passed and an
 //!   `nbf`, when present, that has, both with the configured
-//!   [leeway](crate::FastAuthBuilder::leeway);
+//!   [leeway](crate::FastAuthBuilder::leeway). On Linux the clock read for them is the
+//!   kernel's coarse one plus its tick (1–10 ms), never behind the precise clock: an
+//!   expired token is refused no later than `SystemTime::now()` would refuse it (at most
+//!   a tick earlier), and an `nbf` is passed at most a tick early. A read costs ~5 ns,
+//!   `SystemTime::now()` ~32 ns (BENCHMARKS.md, "The clock");
 //! - of the [`type`](TokenType) the use asks for: `access` at the layer, `refresh` at the
 //!   token router's refresh;
 //! - issued to a valid `client_id` ([`check_client_id`]).
@@ -35,11 +39,7 @@ pub(crate) mod keys;
 mod payload;
 mod verifier;
 
-use std::{
-    fmt,
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize, ser::SerializeStruct};
@@ -353,13 +353,6 @@ fn is_format_char(c: char) -> bool {
             | 0xE0001
             | 0xE0020..=0xE007F
     )
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// 128 random bits, URL-safe base64 (22 characters).

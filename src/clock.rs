@@ -1,0 +1,190 @@
+//! The clocks of the per-request paths: a token's `exp`, and `CachedTokenStore`'s periods.
+//!
+//! `SystemTime::now()` and `Instant::now()` read the precise clocks, which cost ~32 ns
+//! each on this project's benchmark machine (BENCHMARKS.md, "The clock"): as much as the
+//! rest of a cached token's check. On Linux (and Android, FreeBSD) these read the
+//! kernel's coarse clocks instead, ~5 ns: the time of the last timer tick, no hardware
+//! counter read. A coarse reading lags the precise one by up to one tick (1–10 ms,
+//! `clock_getres`), so each reading comes as two bounds of the precise time:
+//! `…_now_or_earlier` is the coarse reading, `…_now_or_later` adds a tick. A check reads
+//! the later bound (an `exp` is refused no later than the precise clock would refuse
+//! it), and whatever sets a deadline or a timestamp reads the earlier one (a deadline set
+//! from it ends no later than one set from the precise clock; an `iat` is never in the
+//! future). Elsewhere both bounds are the precise clock.
+
+/// Seconds since the Unix epoch, never behind `SystemTime::now()` (see the module docs):
+/// for checking an expiry. `0` for a clock set before 1970.
+#[inline]
+pub(crate) fn unix_secs_now_or_later() -> u64 {
+    coarse::realtime_nanos().saturating_add(coarse::tick()) / NANOS_PER_SEC
+}
+
+/// Seconds since the Unix epoch, never ahead of `SystemTime::now()`: for timestamps
+/// written into a token.
+#[inline]
+pub(crate) fn unix_secs_now_or_earlier() -> u64 {
+    coarse::realtime_nanos() / NANOS_PER_SEC
+}
+
+/// Nanoseconds on a monotonic clock from an arbitrary origin, never behind
+/// `Instant::now()` against the same origin: for checking a deadline.
+#[inline]
+pub(crate) fn monotonic_nanos_now_or_later() -> u64 {
+    coarse::monotonic_nanos().saturating_add(coarse::tick())
+}
+
+/// Nanoseconds on the monotonic clock of [`monotonic_nanos_now_or_later`], never ahead of
+/// `Instant::now()`: for setting a deadline.
+#[inline]
+pub(crate) fn monotonic_nanos_now_or_earlier() -> u64 {
+    coarse::monotonic_nanos()
+}
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+mod coarse {
+    use std::sync::OnceLock;
+
+    use rustix::time::{ClockId, Timespec, clock_getres, clock_gettime};
+
+    use super::NANOS_PER_SEC;
+
+    pub(super) fn realtime_nanos() -> u64 {
+        nanos(clock_gettime(ClockId::RealtimeCoarse))
+    }
+
+    pub(super) fn monotonic_nanos() -> u64 {
+        nanos(clock_gettime(ClockId::MonotonicCoarse))
+    }
+
+    /// The coarse clocks' resolution, the most they lag: asked once (the vDSO answers
+    /// `clock_gettime`, but `clock_getres` may be a system call).
+    pub(super) fn tick() -> u64 {
+        static TICK: OnceLock<u64> = OnceLock::new();
+        *TICK.get_or_init(|| nanos(clock_getres(ClockId::RealtimeCoarse)))
+    }
+
+    /// Negative (before 1970) reads as 0.
+    fn nanos(time: Timespec) -> u64 {
+        let secs = u64::try_from(time.tv_sec).unwrap_or(0);
+        let nanos = u64::try_from(time.tv_nsec).unwrap_or(0);
+        secs.saturating_mul(NANOS_PER_SEC).saturating_add(nanos)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+mod coarse {
+    use std::{
+        sync::OnceLock,
+        time::{Instant, SystemTime, UNIX_EPOCH},
+    };
+
+    pub(super) fn realtime_nanos() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn monotonic_nanos() -> u64 {
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        let origin = *ORIGIN.get_or_init(Instant::now);
+        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The precise clocks do not lag.
+    pub(super) fn tick() -> u64 {
+        0
+    }
+}
+
+/// How far apart the two bounds of a reading are.
+#[cfg(test)]
+pub(crate) fn tick() -> std::time::Duration {
+    std::time::Duration::from_nanos(coarse::tick())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    use super::*;
+
+    fn precise_unix() -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("a clock after 1970")
+    }
+
+    /// Right after the precise clock enters a new second is when the coarse clock
+    /// still shows the old one, and a tick before it, when the later bound shows the new.
+    #[test]
+    fn the_unix_seconds_bound_the_precise_clock() {
+        assert!(tick() <= Duration::from_millis(100), "a tick of {:?}", tick());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut last = precise_unix().as_secs();
+        let mut crossings = 0;
+        while crossings < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "two second boundaries not crossed in 3 s"
+            );
+            let earlier = unix_secs_now_or_earlier();
+            let before = precise_unix();
+            let later = unix_secs_now_or_later();
+            let after = precise_unix();
+            assert!(earlier <= before.as_secs(), "{earlier} ahead of {before:?}");
+            assert!(later >= before.as_secs(), "{later} behind {before:?}");
+            assert!(
+                later <= (after + tick()).as_secs(),
+                "{later} more than a tick ahead of {after:?}"
+            );
+            if before.as_secs() != last {
+                crossings += 1;
+                last = before.as_secs();
+            }
+            // Spin only near a boundary; the rest of the second, sleep.
+            let into = before.subsec_millis();
+            if (150..850).contains(&into) {
+                std::thread::sleep(Duration::from_millis(u64::from(850 - into)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_monotonic_bounds_hold_the_precise_clock_between_them() {
+        let earlier = monotonic_nanos_now_or_earlier();
+        let later = monotonic_nanos_now_or_later();
+        assert!(later - earlier <= tick().as_nanos() as u64);
+
+        // Against `Instant` over a sleep, each reading taken between two precise ones: the
+        // earlier bound at the start and the later at the end span at least the precise
+        // interval inside, the other way round at most the one outside.
+        let outer_start = Instant::now();
+        let (start_earlier, start_later) = (monotonic_nanos_now_or_earlier(), monotonic_nanos_now_or_later());
+        let inner_start = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        let inner_end = Instant::now();
+        let (end_earlier, end_later) = (monotonic_nanos_now_or_earlier(), monotonic_nanos_now_or_later());
+        let outer_end = Instant::now();
+        let inner = (inner_end - inner_start).as_nanos() as u64;
+        let outer = (outer_end - outer_start).as_nanos() as u64;
+        assert!(
+            end_later - start_earlier >= inner,
+            "{} < {inner}",
+            end_later - start_earlier
+        );
+        assert!(
+            end_earlier.saturating_sub(start_later) <= outer,
+            "{} > {outer}",
+            end_earlier - start_later
+        );
+
+        let mut last = monotonic_nanos_now_or_later();
+        for _ in 0..100_000 {
+            let now = monotonic_nanos_now_or_later();
+            assert!(now >= last, "went back from {last} to {now}");
+            last = now;
+        }
+    }
+}
