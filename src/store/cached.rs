@@ -128,8 +128,9 @@ struct Stripe {
     shard: RwLock<Shard>,
     /// Moves on after every change of the shard's entries and in every new period.
     revision: AtomicU64,
-    /// The latest period the revision moved on for.
-    period: AtomicU64,
+    /// When the latest period the revision moved on for ends, in nanoseconds after
+    /// `CachedTokenStore::created`: a comparison a request, not a division.
+    period_ends: AtomicU64,
 }
 
 /// Configures a [`CachedTokenStore`]. Obtain it from [`CachedTokenStore::builder`].
@@ -176,6 +177,11 @@ impl<S> CachedTokenStoreBuilder<S> {
     /// Builds the store with an empty cache.
     pub fn build(self) -> CachedTokenStore<S> {
         // Never more shards than entries, so the per-shard bounds add up to `max_entries`.
+        let ttl = self.ttl.min(LONGEST_TTL);
+        let period = ttl.as_nanos().checked_div(u128::from(PERIODS_PER_TTL));
+        let period = period
+            .and_then(|nanos| u64::try_from(nanos).ok())
+            .and_then(NonZeroU64::new);
         let shards = SHARDS.min(self.max_entries).max(1);
         let shards = (0..shards)
             .map(|i| {
@@ -186,13 +192,11 @@ impl<S> CachedTokenStoreBuilder<S> {
                 Stripe {
                     shard: RwLock::new(Shard::new(capacity)),
                     revision: AtomicU64::new(0),
-                    period: AtomicU64::new(0),
+                    // The first period, 0, ends after one.
+                    period_ends: AtomicU64::new(period.map_or(u64::MAX, NonZeroU64::get)),
                 }
             })
             .collect();
-        let ttl = self.ttl.min(LONGEST_TTL);
-        let period = ttl.as_nanos().checked_div(u128::from(PERIODS_PER_TTL));
-        let period = period.and_then(|nanos| u64::try_from(nanos).ok());
         CachedTokenStore {
             inner: self.inner,
             shards,
@@ -201,7 +205,7 @@ impl<S> CachedTokenStoreBuilder<S> {
             negative_ttl: self.negative_ttl.min(LONGEST_TTL),
             max_entries: self.max_entries,
             created: monotonic_nanos_now_or_earlier(),
-            period: period.and_then(NonZeroU64::new),
+            period,
         }
     }
 }
@@ -442,12 +446,13 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
     fn revision(&self, client_id: &str) -> Option<u64> {
         let period = self.period?;
         let stripe = self.stripe(client_id);
-        let now = self.period_at(monotonic_nanos_now_or_later(), period);
-        if stripe.period.load(Acquire) < now {
+        let now = monotonic_nanos_now_or_later().saturating_sub(self.created);
+        if now >= stripe.period_ends.load(Acquire) {
+            let ends = (now / period).saturating_add(1).saturating_mul(period.get());
             // Moved on before the new period is published, so whoever reads the new
             // period reads the new revision too, and whoever does not moves it on itself.
             stripe.revision.fetch_add(1, AcqRel);
-            stripe.period.fetch_max(now, Release);
+            stripe.period_ends.fetch_max(ends, Release);
         }
         Some(stripe.revision.load(Acquire))
     }
@@ -734,6 +739,27 @@ mod tests {
 
         let uncached = cached(Duration::ZERO, LONG);
         assert_eq!(uncached.revision("c"), None, "pairs are not cached");
+    }
+
+    #[tokio::test]
+    async fn the_revision_moves_on_in_every_period_and_not_within_one() {
+        // Periods of 20 ms; a read a little over a period after the last is in the next.
+        let ttl = Duration::from_millis(160);
+        let period = ttl / 8;
+        let cache = cached(ttl, LONG);
+        let revision = || cache.revision("c").unwrap();
+        let mut last = revision();
+        for round in 0..6 {
+            tokio::time::sleep(period + 2 * crate::clock::tick() + Duration::from_millis(2)).await;
+            // Three reads in a row: a period boundary falls between two of them at most.
+            let (first, second, third) = (revision(), revision(), revision());
+            assert_ne!(first, last, "round {round}: a new period and the same revision");
+            assert!(
+                first == second || second == third,
+                "round {round}: moved on within a period: {first}, {second}, {third}"
+            );
+            last = third;
+        }
     }
 
     #[tokio::test]
