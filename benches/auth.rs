@@ -176,5 +176,18 @@ fn layer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokens, paths, layer);
+/// The two readings of the time the per-request paths could make (src/clock.rs): the
+/// precise clock, and the kernel's coarse one that fastauth reads on Linux.
+fn clock(c: &mut Criterion) {
+    let mut group = c.benchmark_group("clock");
+    group.bench_function("SystemTime::now", |b| b.iter(std::time::SystemTime::now));
+    group.bench_function("Instant::now", |b| b.iter(std::time::Instant::now));
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    group.bench_function("clock_gettime(CLOCK_REALTIME_COARSE)", |b| {
+        b.iter(|| rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tokens, paths, layer, clock);
 criterion_main!(benches);

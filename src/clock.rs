@@ -1,10 +1,10 @@
 //! The clocks of the per-request paths: a token's `exp`, and `CachedTokenStore`'s periods.
 //!
-//! `SystemTime::now()` and `Instant::now()` read the precise clocks, which cost ~32 ns
-//! each on this project's benchmark machine (BENCHMARKS.md, "The clock"): as much as the
-//! rest of a cached token's check. On Linux (and Android, FreeBSD) these read the
-//! kernel's coarse clocks instead, ~5 ns: the time of the last timer tick, no hardware
-//! counter read. A coarse reading lags the precise one by up to one tick (1–10 ms,
+//! `SystemTime::now()` and `Instant::now()` read the precise clocks: ~23 ns each on this
+//! project's benchmark machine, and an ordered read of the CPU's counter that holds up
+//! the work around it (a cached token's check got 30–40 ns cheaper without it;
+//! BENCHMARKS.md, "The clock"). On Linux (and Android, FreeBSD) these read the kernel's
+//! coarse clocks instead, ~8 ns: the time of the last timer tick, no counter read. A coarse reading lags the precise one by up to one tick (1–10 ms,
 //! `clock_getres`), so each reading comes as two bounds of the precise time:
 //! `…_now_or_earlier` is the coarse reading, `…_now_or_later` adds a tick. A check reads
 //! the later bound (an `exp` is refused no later than the precise clock would refuse
