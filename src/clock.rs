@@ -4,26 +4,29 @@
 //! project's benchmark machine, and an ordered read of the CPU's counter that holds up
 //! the work around it (a cached token's check got 30–40 ns cheaper without it;
 //! BENCHMARKS.md, "The clock"). On Linux (and Android, FreeBSD) these read the kernel's
-//! coarse clocks instead, ~8 ns: the time of the last timer tick, no counter read. A coarse reading lags the precise one by up to one tick (1–10 ms,
-//! `clock_getres`), so each reading comes as two bounds of the precise time:
-//! `…_now_or_earlier` is the coarse reading, `…_now_or_later` adds a tick. A check reads
+//! coarse clocks instead, ~8 ns: the time of the last timer tick, no counter read. A
+//! coarse reading lags the precise one by up to one tick (1–10 ms, `clock_getres`), so
+//! each reading comes as two bounds of the precise time: `…_now_or_earlier` is the
+//! coarse reading, `…_now_or_later` adds a tick. A check reads
 //! the later bound (an `exp` is refused no later than the precise clock would refuse
-//! it), and whatever sets a deadline or a timestamp reads the earlier one (a deadline set
-//! from it ends no later than one set from the precise clock; an `iat` is never in the
-//! future). Elsewhere both bounds are the precise clock.
+//! it), and whatever sets a deadline reads the earlier one (it ends no later than one
+//! set from the precise clock). Elsewhere both bounds are the precise clock. The
+//! timestamps written into a token are off the per-request path and read the precise
+//! clock ([`unix_secs`]), which is what anyone checking an `iat` compares it with.
+
+/// Seconds since the Unix epoch, `SystemTime::now()`'s: for timestamps written into a
+/// token. `0` for a clock set before 1970.
+pub(crate) fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
 
 /// Seconds since the Unix epoch, never behind `SystemTime::now()` (see the module docs):
 /// for checking an expiry. `0` for a clock set before 1970.
 #[inline]
 pub(crate) fn unix_secs_now_or_later() -> u64 {
     coarse::realtime_nanos().saturating_add(coarse::tick()) / NANOS_PER_SEC
-}
-
-/// Seconds since the Unix epoch, never ahead of `SystemTime::now()`: for timestamps
-/// written into a token.
-#[inline]
-pub(crate) fn unix_secs_now_or_earlier() -> u64 {
-    coarse::realtime_nanos() / NANOS_PER_SEC
 }
 
 /// Nanoseconds on a monotonic clock from an arbitrary origin, never behind
@@ -104,6 +107,39 @@ pub(crate) fn tick() -> std::time::Duration {
     std::time::Duration::from_nanos(coarse::tick())
 }
 
+/// Calls `check` with the precise time since the Unix epoch, over and over around two
+/// second boundaries: right after the precise clock enters a new second is when the
+/// coarse clock still shows the old one. Sleeps through the middle of each second.
+#[cfg(test)]
+pub(crate) fn around_second_boundaries(mut check: impl FnMut(std::time::Duration)) {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    let precise = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("a clock after 1970")
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut last = precise().as_secs();
+    let mut crossings = 0;
+    while crossings < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "two second boundaries not crossed in 3 s"
+        );
+        let now = precise();
+        check(now);
+        if now.as_secs() != last {
+            crossings += 1;
+            last = now.as_secs();
+        }
+        let into = now.subsec_millis();
+        if (150..850).contains(&into) {
+            std::thread::sleep(Duration::from_millis(u64::from(850 - into)));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -116,39 +152,18 @@ mod tests {
             .expect("a clock after 1970")
     }
 
-    /// Right after the precise clock enters a new second is when the coarse clock
-    /// still shows the old one, and a tick before it, when the later bound shows the new.
     #[test]
-    fn the_unix_seconds_bound_the_precise_clock() {
+    fn the_seconds_a_check_reads_are_never_behind_the_precise_clock() {
         assert!(tick() <= Duration::from_millis(100), "a tick of {:?}", tick());
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let mut last = precise_unix().as_secs();
-        let mut crossings = 0;
-        while crossings < 2 {
-            assert!(
-                Instant::now() < deadline,
-                "two second boundaries not crossed in 3 s"
-            );
-            let earlier = unix_secs_now_or_earlier();
-            let before = precise_unix();
+        around_second_boundaries(|before| {
             let later = unix_secs_now_or_later();
             let after = precise_unix();
-            assert!(earlier <= before.as_secs(), "{earlier} ahead of {before:?}");
             assert!(later >= before.as_secs(), "{later} behind {before:?}");
             assert!(
                 later <= (after + tick()).as_secs(),
                 "{later} more than a tick ahead of {after:?}"
             );
-            if before.as_secs() != last {
-                crossings += 1;
-                last = before.as_secs();
-            }
-            // Spin only near a boundary; the rest of the second, sleep.
-            let into = before.subsec_millis();
-            if (150..850).contains(&into) {
-                std::thread::sleep(Duration::from_millis(u64::from(850 - into)));
-            }
-        }
+        });
     }
 
     #[test]

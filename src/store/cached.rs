@@ -176,12 +176,12 @@ impl<S> CachedTokenStoreBuilder<S> {
 
     /// Builds the store with an empty cache.
     pub fn build(self) -> CachedTokenStore<S> {
-        // Never more shards than entries, so the per-shard bounds add up to `max_entries`.
         let ttl = self.ttl.min(LONGEST_TTL);
         let period = ttl.as_nanos().checked_div(u128::from(PERIODS_PER_TTL));
         let period = period
             .and_then(|nanos| u64::try_from(nanos).ok())
             .and_then(NonZeroU64::new);
+        // Never more shards than entries, so the per-shard bounds add up to `max_entries`.
         let shards = SHARDS.min(self.max_entries).max(1);
         let shards = (0..shards)
             .map(|i| {

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::clock::{unix_secs_now_or_earlier, unix_secs_now_or_later};
+use crate::clock::{unix_secs, unix_secs_now_or_later};
 
 use super::{
     Claims, MAX_TOKEN_LEN, TokenError, TokenPair, TokenType, check_client_id,
@@ -55,7 +55,7 @@ impl TokenCodec {
     /// Issues an access and a refresh token for `client_id`, both with `iat` = now.
     pub fn issue_pair(&self, client_id: &str) -> Result<TokenPair, TokenError> {
         check_client_id(client_id)?;
-        let now = unix_secs_now_or_earlier();
+        let now = unix_secs();
         let claims = |token_type, lifetime: Duration| {
             Claims::from_parts(
                 client_id,
@@ -211,6 +211,24 @@ mod tests {
         );
     }
 
+    /// What a user's test of `iat` against `SystemTime::now()` expects, and what
+    /// fastauth-api's verifier (PyJWT, which refuses an `iat` in the future) needs. An
+    /// `iat` from the coarse clock was a second early right after a second began.
+    #[test]
+    fn iat_is_the_precise_time_and_a_new_token_verifies_at_once() {
+        let c = codec();
+        crate::clock::around_second_boundaries(|before| {
+            let pair = c.issue_pair("client-1").unwrap();
+            let after = crate::clock::unix_secs();
+            let access = c.verify(&pair.access_token, TokenType::Access).unwrap();
+            assert!(
+                (before.as_secs()..=after).contains(&access.issued_at()),
+                "iat {} issued between {before:?} and {after}",
+                access.issued_at()
+            );
+        });
+    }
+
     #[test]
     fn claims_are_serialised_in_python_order() {
         let c = codec();
@@ -280,7 +298,7 @@ mod tests {
         let c = codec();
         // One `exp` for every call: the expected claims are built again after signing, and
         // a second read of the clock could land in the next second.
-        let exp = unix_secs_now_or_earlier() + 600;
+        let exp = unix_secs() + 600;
         let claims = |jti_len: usize| {
             Claims::new(crate::token::ClaimsData {
                 client_id: "c".into(),
