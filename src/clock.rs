@@ -1,18 +1,20 @@
-//! The clocks of the per-request paths: a token's `exp`, and `CachedTokenStore`'s periods.
+//! The clocks fastauth reads: those of the per-request paths (a token's `exp`,
+//! `CachedTokenStore`'s periods), and the precise one issuing reads.
 //!
 //! `SystemTime::now()` and `Instant::now()` read the precise clocks: ~23 ns each on this
 //! project's benchmark machine, and an ordered read of the CPU's counter that holds up
 //! the work around it (a cached token's check got 30–40 ns cheaper without it;
-//! BENCHMARKS.md, "The clock"). On Linux (and Android, FreeBSD) these read the kernel's
-//! coarse clocks instead, ~8 ns: the time of the last timer tick, no counter read. A
-//! coarse reading lags the precise one by up to one tick (1–10 ms, `clock_getres`), so
-//! each reading comes as two bounds of the precise time: `…_now_or_earlier` is the
-//! coarse reading, `…_now_or_later` adds a tick. A check reads
+//! BENCHMARKS.md, "The clock"). On Linux (and Android, FreeBSD) the per-request paths
+//! read the kernel's coarse clocks instead, ~8 ns: the time of the last timer tick, no
+//! counter read. A coarse reading lags the precise one by up to one tick (1–10 ms,
+//! `clock_getres`), so each reading comes as two bounds of the precise time:
+//! `…_now_or_earlier` is the coarse reading, `…_now_or_later` adds a tick. A check reads
 //! the later bound (an `exp` is refused no later than the precise clock would refuse
 //! it), and whatever sets a deadline reads the earlier one (it ends no later than one
 //! set from the precise clock). Elsewhere both bounds are the precise clock. The
 //! timestamps written into a token are off the per-request path and read the precise
-//! clock ([`unix_secs`]), which is what anyone checking an `iat` compares it with.
+//! clock ([`unix_secs`]): an `iat` must be neither late nor early (fastauth-api's
+//! verifier refuses one in the future, and users compare it with `SystemTime::now()`).
 
 /// Seconds since the Unix epoch, `SystemTime::now()`'s: for timestamps written into a
 /// token. `0` for a clock set before 1970.
