@@ -109,18 +109,21 @@ pub(crate) fn tick() -> std::time::Duration {
     std::time::Duration::from_nanos(coarse::tick())
 }
 
+/// `SystemTime::now()` since the Unix epoch, to the nanosecond.
+#[cfg(test)]
+fn precise() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+}
+
 /// Calls `check` with the precise time since the Unix epoch, over and over around two
 /// second boundaries: right after the precise clock enters a new second is when the
 /// coarse clock still shows the old one. Sleeps through the middle of each second.
 #[cfg(test)]
 pub(crate) fn around_second_boundaries(mut check: impl FnMut(std::time::Duration)) {
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
-    let precise = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("a clock after 1970")
-    };
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut last = precise().as_secs();
     let mut crossings = 0;
@@ -144,22 +147,16 @@ pub(crate) fn around_second_boundaries(mut check: impl FnMut(std::time::Duration
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
     use super::*;
-
-    fn precise_unix() -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("a clock after 1970")
-    }
 
     #[test]
     fn the_seconds_a_check_reads_are_never_behind_the_precise_clock() {
         assert!(tick() <= Duration::from_millis(100), "a tick of {:?}", tick());
         around_second_boundaries(|before| {
             let later = unix_secs_now_or_later();
-            let after = precise_unix();
+            let after = precise();
             assert!(later >= before.as_secs(), "{later} behind {before:?}");
             assert!(
                 later <= (after + tick()).as_secs(),
@@ -170,9 +167,18 @@ mod tests {
 
     #[test]
     fn the_monotonic_bounds_hold_the_precise_clock_between_them() {
-        let earlier = monotonic_nanos_now_or_earlier();
-        let later = monotonic_nanos_now_or_later();
-        assert!(later - earlier <= tick().as_nanos() as u64);
+        // The later bound is a coarse reading taken between two others, plus a tick (a
+        // tick may pass between the reads, so no tighter).
+        let tick = tick().as_nanos() as u64;
+        let (before, later, after) = (
+            monotonic_nanos_now_or_earlier(),
+            monotonic_nanos_now_or_later(),
+            monotonic_nanos_now_or_earlier(),
+        );
+        assert!(
+            before + tick <= later && later <= after + tick,
+            "{before} {later} {after}, a tick of {tick}"
+        );
 
         // Against `Instant` over a sleep, each reading taken between two precise ones: the
         // earlier bound at the start and the later at the end span at least the precise

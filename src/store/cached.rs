@@ -446,9 +446,12 @@ impl<S: TokenStore> TokenStore for CachedTokenStore<S> {
     fn revision(&self, client_id: &str) -> Option<u64> {
         let period = self.period?;
         let stripe = self.stripe(client_id);
-        let now = monotonic_nanos_now_or_later().saturating_sub(self.created);
-        if now >= stripe.period_ends.load(Acquire) {
-            let ends = (now / period).saturating_add(1).saturating_mul(period.get());
+        let now = monotonic_nanos_now_or_later();
+        if now.saturating_sub(self.created) >= stripe.period_ends.load(Acquire) {
+            let ends = self
+                .period_at(now, period)
+                .saturating_add(1)
+                .saturating_mul(period.get());
             // Moved on before the new period is published, so whoever reads the new
             // period reads the new revision too, and whoever does not moves it on itself.
             stripe.revision.fetch_add(1, AcqRel);
